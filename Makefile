@@ -1,0 +1,80 @@
+# fdd — plain Makefile.  `make` builds ./fdd and ./libfdd.a; `make test` runs
+# every test; `make test-san` the same under ASan+UBSan; `make bench` the
+# benchmarks (never part of the tests); `make fuzz` the libFuzzer harnesses.
+CC      ?= cc
+OPT     ?= -O2
+BUILD   ?= build
+# -ffp-contract=off: a fused multiply-add happens only where the code calls
+# fmaf or an FMA intrinsic, never by the compiler's choice (reproducibility).
+CFLAGS_BASE = -std=c11 $(OPT) -g -Wall -Wextra -ffp-contract=off -fno-fast-math \
+              -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread
+CFLAGS  ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS  = -lm -pthread
+
+MACHINE := $(shell $(CC) -dumpmachine)
+# ISA flags go on the kernel files only: the rest of the code must run on any
+# CPU of the architecture; the kernels are chosen at run time by CPUID.
+ifneq (,$(findstring x86_64,$(MACHINE)))
+ISA_avx2   = -mavx2 -mfma
+ISA_avx512 = -mavx512f -mfma
+endif
+
+LIB_SRC  := $(filter-out src/cli.c,$(wildcard src/*.c))
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+HDRS     := include/fdd.h $(wildcard src/*.h)
+
+.PHONY: all run-tests test test-san test-corpus bench fuzz clean print-isa
+all: fdd libfdd.a
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) $(ISA_$(patsubst gemm_%,%,$*)) -c $< -o $@
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/bench:
+	mkdir -p $@
+
+LIB := $(BUILD)/libfdd.a
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fdd: $(BUILD)/obj/cli.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The default build's products also sit at the top of the tree.
+fdd: $(BUILD)/fdd
+	cp $< $@
+libfdd.a: $(LIB)
+	cp $< $@
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(LIB) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# Tests run from the top of the tree; FDD_BIN is the CLI under test.
+run-tests: $(BUILD)/fdd $(TEST_BIN)
+	@FDD_BIN=$(BUILD)/fdd sh tests/run.sh $(BUILD)/tests
+
+test: all
+	@$(MAKE) --no-print-directory run-tests
+
+# The same tests in a separate build tree under AddressSanitizer and UBSan.
+test-san:
+	@$(MAKE) --no-print-directory BUILD=build/san OPT=-O1 \
+	  CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  run-tests
+
+bench: $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+print-isa: fdd
+	./fdd isa
+
+clean:
+	rm -rf build fdd libfdd.a

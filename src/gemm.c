@@ -1,0 +1,238 @@
+/* gemm.c — the GEMM driver: cache blocking, packing, threading, epilogue.
+ *
+ * Canonical arithmetic (docs/reproducibility.md): C(i,j) is the chain
+ *     acc = accumulate ? C(i,j) : +0.0f;
+ *     for k = 0..K-1:  acc = fma(A(i,k), B(k,j), acc)
+ * followed by the epilogue, in this order: + row_bias[i], + col_bias[j], ReLU.
+ * The micro-kernels carry the chain across K blocks by reloading C into their
+ * accumulators, so block sizes and micro-kernel shapes never change a bit;
+ * threads own whole tiles of C and never split K.
+ *
+ * Structure (BLIS): a task is a region of C (a range of columns, or of rows
+ * when N is narrow).  For each NC x KC block of B the task packs it once into
+ * NR-wide panels, then for each MC x KC block of A packs it into MR-tall
+ * panels (zero padded at the edges) and runs the micro-kernel over the
+ * MR x NR tiles.  Packing through callbacks lets convolutions feed im2col
+ * patches straight into the packed panels (implicit GEMM). */
+#include "gemm.h"
+
+#include <stdlib.h>
+
+const fdd_gemm_kernel *fdd_gemm_kernel_for(fdd_isa isa) {
+    switch (isa) {
+    case FDD_ISA_SCALAR: return &fdd_kernel_scalar;
+    case FDD_ISA_AVX2: return &fdd_kernel_avx2;
+    case FDD_ISA_AVX512: return &fdd_kernel_avx512;
+    case FDD_ISA_NEON: return &fdd_kernel_neon;
+    default: return NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* Packs rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into MR-row panels:
+ * dst[panel][k*MR + r]. */
+void fdd_pack_a_matrix(const void *arg, size_t i0, size_t mc, size_t k0, size_t kc, int mr,
+                       float *dst) {
+    const fdd_matrix *m = arg;
+    for (size_t p = 0; p < mc; p += (size_t)mr, dst += kc * (size_t)mr) {
+        size_t rows = mc - p < (size_t)mr ? mc - p : (size_t)mr;
+        if (!m->trans) {          /* A(i,k) = a[i*ld + k] */
+            for (size_t r = 0; r < rows; r++) {
+                const float *src = m->data + (i0 + p + r) * m->ld + k0;
+                for (size_t k = 0; k < kc; k++) dst[k * (size_t)mr + r] = src[k];
+            }
+        } else {                  /* A(i,k) = a[k*ld + i] */
+            for (size_t k = 0; k < kc; k++) {
+                const float *src = m->data + (k0 + k) * m->ld + i0 + p;
+                for (size_t r = 0; r < rows; r++) dst[k * (size_t)mr + r] = src[r];
+            }
+        }
+        for (size_t r = rows; r < (size_t)mr; r++)
+            for (size_t k = 0; k < kc; k++) dst[k * (size_t)mr + r] = 0.0f;
+    }
+}
+
+/* Packs rows [k0, k0+kc) x cols [j0, j0+nc) of op(B) into NR-column panels:
+ * dst[panel][k*NR + c]. */
+void fdd_pack_b_matrix(const void *arg, size_t k0, size_t kc, size_t j0, size_t nc, int nr,
+                       float *dst) {
+    const fdd_matrix *m = arg;
+    for (size_t q = 0; q < nc; q += (size_t)nr, dst += kc * (size_t)nr) {
+        size_t cols = nc - q < (size_t)nr ? nc - q : (size_t)nr;
+        if (!m->trans) {          /* B(k,j) = b[k*ld + j] */
+            for (size_t k = 0; k < kc; k++) {
+                const float *src = m->data + (k0 + k) * m->ld + j0 + q;
+                float *d = dst + k * (size_t)nr;
+                memcpy(d, src, cols * sizeof(float));
+                for (size_t c = cols; c < (size_t)nr; c++) d[c] = 0.0f;
+            }
+        } else {                  /* B(k,j) = b[j*ld + k] */
+            for (size_t c = 0; c < cols; c++) {
+                const float *src = m->data + (j0 + q + c) * m->ld + k0;
+                for (size_t k = 0; k < kc; k++) dst[k * (size_t)nr + c] = src[k];
+            }
+            for (size_t k = 0; k < kc; k++)
+                for (size_t c = cols; c < (size_t)nr; c++) dst[k * (size_t)nr + c] = 0.0f;
+        }
+    }
+}
+
+/* ----------------------------------------------------------------- driver */
+
+/* Block sizes: KC x NR micro-panels of B stay in L1, MC x KC blocks of A
+ * in L2, KC x NC blocks of B in L2/L3.  They affect speed only. */
+#ifndef FDD_GEMM_KC
+#define FDD_GEMM_KC 256
+#define FDD_GEMM_MC 168
+#define FDD_GEMM_NC 1024
+#endif
+enum { KC = FDD_GEMM_KC, MC_MAX = FDD_GEMM_MC, NC_MAX = FDD_GEMM_NC };
+
+typedef struct job {
+    const fdd_gemm_op *op;
+    const fdd_gemm_kernel *kern;
+    size_t task_m, task_n, tasks_n;   /* a task is a task_m x task_n region of C */
+    float **bufs;           /* per thread: packed A block, packed B block, edge tile */
+    size_t a_floats, b_floats;
+} job;
+
+/* Bias and ReLU on a finished region of C, in place. */
+static void epilogue(const fdd_gemm_op *op, size_t i0, size_t mr, size_t j0, size_t nr) {
+    for (size_t i = 0; i < mr; i++) {
+        float *c = op->c + (i0 + i) * op->ldc + j0;
+        for (size_t j = 0; j < nr; j++) {
+            float v = c[j];
+            if (op->row_bias) v = v + op->row_bias[i0 + i];
+            if (op->col_bias) v = v + op->col_bias[j0 + j];
+            if (op->relu) v = v > 0.0f ? v : 0.0f;
+            c[j] = v;
+        }
+    }
+}
+
+/* One packed A block times one packed B block into C[i0.., j0..]. */
+static void macro_kernel(const fdd_gemm_op *op, const fdd_gemm_kernel *kern, size_t i0, size_t mc,
+                         size_t j0, size_t nc, size_t kc, int load, const float *pa,
+                         const float *pb, float *t) {
+    const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
+    for (size_t jj = 0; jj < nc; jj += NR) {
+        size_t nr = nc - jj < NR ? nc - jj : NR;
+        const float *bp = pb + (jj / NR) * kc * NR;
+        for (size_t ii = 0; ii < mc; ii += MR) {
+            size_t mr = mc - ii < MR ? mc - ii : MR;
+            const float *ap = pa + (ii / MR) * kc * MR;
+            float *c = op->c + (i0 + ii) * op->ldc + j0 + jj;
+            if (mr == MR && nr == NR) {
+                kern->fn(kc, ap, bp, c, op->ldc, load);
+                continue;
+            }
+            /* Edge tile: run the full-size kernel on a scratch tile. */
+            if (load)
+                for (size_t i = 0; i < MR; i++)
+                    for (size_t j = 0; j < NR; j++)
+                        t[i * NR + j] = i < mr && j < nr ? c[i * op->ldc + j] : 0.0f;
+            kern->fn(kc, ap, bp, t, NR, load);
+            for (size_t i = 0; i < mr; i++) memcpy(c + i * op->ldc, t + i * NR, nr * sizeof(float));
+        }
+    }
+}
+
+static void run_task(void *arg, size_t task, int thread) {
+    const job *jb = arg;
+    const fdd_gemm_op *op = jb->op;
+    const fdd_gemm_kernel *kern = jb->kern;
+    size_t m0 = (task / jb->tasks_n) * jb->task_m, n0 = (task % jb->tasks_n) * jb->task_n;
+    size_t m1 = op->m - m0 < jb->task_m ? op->m : m0 + jb->task_m;
+    size_t n1 = op->n - n0 < jb->task_n ? op->n : n0 + jb->task_n;
+    float *pa = jb->bufs[thread], *pb = pa + jb->a_floats, *t = pb + jb->b_floats;
+
+    for (size_t j0 = n0; j0 < n1; j0 += NC_MAX) {
+        size_t nc = n1 - j0 < NC_MAX ? n1 - j0 : NC_MAX;
+        if (op->k == 0 && !op->accumulate)
+            for (size_t i = m0; i < m1; i++) memset(op->c + i * op->ldc + j0, 0, nc * sizeof(float));
+        for (size_t k0 = 0; k0 < op->k; k0 += KC) {
+            size_t kc = op->k - k0 < KC ? op->k - k0 : KC;
+            op->pack_b(op->b_arg, k0, kc, j0, nc, kern->nr, pb);
+            for (size_t i0 = m0; i0 < m1; i0 += MC_MAX) {
+                size_t mc = m1 - i0 < MC_MAX ? m1 - i0 : MC_MAX;
+                op->pack_a(op->a_arg, i0, mc, k0, kc, kern->mr, pa);
+                macro_kernel(op, kern, i0, mc, j0, nc, kc, k0 > 0 || op->accumulate, pa, pb, t);
+            }
+        }
+        if (op->row_bias || op->col_bias || op->relu) epilogue(op, m0, m1 - m0, j0, nc);
+    }
+}
+
+static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+fdd_status fdd_gemm_run(fdd_ctx *ctx, const fdd_gemm_op *op, fdd_error *err) {
+    if (op->m == 0 || op->n == 0) return FDD_OK;
+    const fdd_gemm_kernel *kern = fdd_gemm_kernel_for(fdd_ctx_isa(ctx));
+    FDD_ASSERT(kern && kern->fn);
+    const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
+    size_t nt = (size_t)fdd_ctx_threads(ctx);
+    /* Split C among threads: whole columns ranges first (each B block is
+     * then packed once), rows when N is too narrow.  Speed only. */
+    size_t task_m = op->m, task_n = op->n;
+    if (nt > 1) {
+        size_t want = nt * 2;
+        size_t npanels = (op->n + NR - 1) / NR;
+        if (npanels >= want || op->n >= op->m) {
+            size_t per = (npanels + want - 1) / want;
+            task_n = (per ? per : 1) * NR;
+        } else {
+            size_t mpanels = (op->m + MR - 1) / MR;
+            size_t per = (mpanels + want - 1) / want;
+            task_m = (per ? per : 1) * MR;
+        }
+    }
+    size_t kc = op->k < KC ? (op->k ? op->k : 1) : KC;
+    size_t mc = round_up(op->m < MC_MAX ? op->m : MC_MAX, MR);
+    size_t nc = round_up(op->n < NC_MAX ? op->n : NC_MAX, NR);
+    job jb = {.op = op, .kern = kern, .task_m = task_m, .task_n = task_n,
+              .tasks_n = (op->n + task_n - 1) / task_n};
+    jb.a_floats = round_up(mc * kc, 16);
+    jb.b_floats = round_up(nc * kc, 16);
+    size_t per_thread = jb.a_floats + jb.b_floats + MR * NR;
+    size_t total;
+    if (!fdd_mul_ok(per_thread, nt * sizeof(float), &total))
+        return fdd_fail(err, FDD_E_NOMEM, "gemm: workspace size overflows");
+    float *ws = fdd_aligned_alloc(total);
+    float **bufs = fdd_malloc(nt * sizeof *bufs);
+    if (!ws || !bufs) {
+        fdd_aligned_free(ws);
+        fdd_free(bufs);
+        return fdd_fail(err, FDD_E_NOMEM, "gemm: cannot allocate %zu bytes of packing buffers", total);
+    }
+    for (size_t t = 0; t < nt; t++) bufs[t] = ws + t * per_thread;
+    jb.bufs = bufs;
+    fdd_parallel(ctx, run_task, &jb, ((op->m + task_m - 1) / task_m) * jb.tasks_n);
+    fdd_free(bufs);
+    fdd_aligned_free(ws);
+    return FDD_OK;
+}
+
+void fdd_gemm(fdd_ctx *ctx, int transA, int transB, size_t M, size_t N, size_t K,
+              const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc) {
+    fdd_matrix a = {A, lda, transA != 0}, b = {B, ldb, transB != 0};
+    fdd_gemm_op op = {.m = M, .n = N, .k = K,
+                      .pack_a = fdd_pack_a_matrix, .a_arg = &a,
+                      .pack_b = fdd_pack_b_matrix, .b_arg = &b,
+                      .c = C, .ldc = ldc};
+    fdd_error err;
+    if (fdd_gemm_run(ctx, &op, &err) != FDD_OK) {
+        /* The public convenience call has no status: fall back to the
+         * canonical chain computed directly (same bits, just slow). */
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++) {
+                float acc = 0.0f;
+                for (size_t k = 0; k < K; k++) {
+                    float x = transA ? A[k * lda + i] : A[i * lda + k];
+                    float y = transB ? B[j * ldb + k] : B[k * ldb + j];
+                    acc = fmaf(x, y, acc);
+                }
+                C[i * ldc + j] = acc;
+            }
+    }
+}

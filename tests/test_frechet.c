@@ -1,0 +1,175 @@
+/* test_frechet.c — Fréchet distance: known answers (commuting pairs from a
+ * random orthogonal basis, S1 = S2), thread-count determinism, and the
+ * 50-digit mpmath references of tests/reference/make_fd_golden.py. */
+#include "test.h"
+#include "fdd.h"
+#include "stats.h"
+
+#include <math.h>
+
+/* Random orthogonal d x d matrix: modified Gram-Schmidt, twice, on random rows. */
+static double *random_orthogonal(size_t d, uint64_t seed) {
+    double *q = malloc(d * d * sizeof(double));
+    for (size_t i = 0; i < d * d; i++) q[i] = test_rng_float(&seed);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < d; i++) {
+            for (size_t j = 0; j < i; j++) {
+                double s = 0;
+                for (size_t k = 0; k < d; k++) s += q[i * d + k] * q[j * d + k];
+                for (size_t k = 0; k < d; k++) q[i * d + k] -= s * q[j * d + k];
+            }
+            double n = 0;
+            for (size_t k = 0; k < d; k++) n += q[i * d + k] * q[i * d + k];
+            n = sqrt(n);
+            for (size_t k = 0; k < d; k++) q[i * d + k] /= n;
+        }
+    return q;
+}
+
+/* S = Qᵀ diag(w) Q (rows of q are the eigenvectors). */
+static double *with_spectrum(const double *q, const double *w, size_t d) {
+    double *s = calloc(d * d, sizeof(double));
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j <= i; j++) {
+            double v = 0;
+            for (size_t k = 0; k < d; k++) v += q[k * d + i] * w[k] * q[k * d + j];
+            s[i * d + j] = s[j * d + i] = v;
+        }
+    return s;
+}
+
+static void commuting(size_t d, int threads) {
+    uint64_t seed = 1000 + d;
+    double *q = random_orthogonal(d, seed);
+    double *a = malloc(d * sizeof(double)), *b = malloc(d * sizeof(double));
+    double *mu1 = calloc(d, sizeof(double)), *mu2 = calloc(d, sizeof(double));
+    double want = 0;
+    for (size_t i = 0; i < d; i++) {
+        a[i] = 0.1 + 2 * fabs(test_rng_float(&seed));
+        b[i] = 0.1 + 2 * fabs(test_rng_float(&seed));
+        want += sqrt(a[i] * b[i]);
+        mu2[i] = 0.01 * test_rng_float(&seed);
+    }
+    double *s1 = with_spectrum(q, a, d), *s2 = with_spectrum(q, b, d);
+    fdd_ctx *ctx;
+    fdd_error e;
+    REQUIRE(fdd_ctx_create(&ctx, threads, FDD_ISA_SCALAR, &e) == FDD_OK, "%s", e.msg);
+    fdd_fd_result r;
+    fdd_status st = fdd_frechet(ctx, d, mu1, s1, mu2, s2, &r, &e);
+    CHECK(st == FDD_OK, "%s", e.msg);
+    double rel = fabs(r.sqrt_trace - want) / want;
+    CHECK(rel <= 1e-12, "d=%zu: sqrt_trace %.17g want %.17g rel %.2e", d, r.sqrt_trace, want, rel);
+    CHECK(r.rank1 == (int)d && r.rank2 == (int)d, "ranks %d %d", r.rank1, r.rank2);
+    if (getenv("TEST_VERBOSE"))
+        fprintf(stderr, "  commuting d=%zu rel %.2e sweeps %d\n", d, rel, r.sweeps);
+    /* S1 = S2: the trace term equals tr S up to rounding. */
+    st = fdd_frechet(ctx, d, mu1, s1, mu1, s1, &r, &e);
+    CHECK(st == FDD_OK, "%s", e.msg);
+    CHECK(fabs(r.fd) <= 1e-12 * r.trace1, "S1 = S2: fd %.3g (trace %.6g)", r.fd, r.trace1);
+    CHECK(r.mean_term == 0, "mean term %g", r.mean_term);
+    fdd_ctx_free(ctx);
+    free(q); free(a); free(b); free(s1); free(s2); free(mu1); free(mu2);
+}
+
+static void test_commuting_64(void) { commuting(64, 1); }
+static void test_commuting_200(void) { commuting(200, 2); }
+
+static void test_threads_identical(void) {
+    size_t d = 96;
+    uint64_t seed = 77;
+    double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
+           *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
+    for (int m = 0; m < 2; m++) {
+        double *s = m ? s2 : s1;
+        for (size_t i = 0; i < d * d; i++) x[i] = test_rng_float(&seed);
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++) {
+                double v = 0;
+                for (size_t k = 0; k < d / 2; k++) v += x[i * d + k] * x[j * d + k]; /* rank d/2 */
+                s[i * d + j] = v;
+            }
+    }
+    fdd_fd_result r[3];
+    for (int t = 1; t <= 3; t++) {
+        fdd_ctx *ctx;
+        fdd_error e;
+        REQUIRE(fdd_ctx_create(&ctx, t, FDD_ISA_SCALAR, &e) == FDD_OK, "%s", e.msg);
+        CHECK(fdd_frechet(ctx, d, mu, s1, mu, s2, &r[t - 1], &e) == FDD_OK, "%s", e.msg);
+        fdd_ctx_free(ctx);
+    }
+    CHECK(memcmp(&r[0], &r[1], sizeof r[0]) == 0 && memcmp(&r[0], &r[2], sizeof r[0]) == 0,
+          "results differ with thread count: %.17g %.17g %.17g", r[0].fd, r[1].fd, r[2].fd);
+    free(x); free(s1); free(s2); free(mu);
+}
+
+/* "<name> stored sqrt_trace V fd V" / "<name> features sqrt_trace V" */
+static int ref_value(const char *name, const char *kind, const char *field, double *v) {
+    FILE *f = fopen("tests/data/fd/reference.txt", "r");
+    if (!f) return 0;
+    char line[512], n[64], k[64], f1[64], f2[64];
+    char v1[64], v2[64];
+    int ok = 0;
+    while (fgets(line, sizeof line, f)) {
+        int c = sscanf(line, "%63s %63s %63s %63s %63s %63s", n, k, f1, v1, f2, v2);
+        if (c < 4 || strcmp(n, name) || strcmp(k, kind)) continue;
+        if (strcmp(f1, field) == 0) { *v = strtod(v1, NULL); ok = 1; }
+        else if (c == 6 && strcmp(f2, field) == 0) { *v = strtod(v2, NULL); ok = 1; }
+    }
+    fclose(f);
+    return ok;
+}
+
+static void golden(const char *name, double tol_stored, double tol_features) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/data/fd/%s.npz", name);
+    fdd_npz *z;
+    fdd_error e;
+    REQUIRE(fdd_npz_open(path, &z, &e) == FDD_OK, "%s", e.msg);
+    fdd_npy_array a[6];
+    const char *keys[6] = {"mu1", "sigma1", "mu2", "sigma2", "x1", "x2"};
+    for (int i = 0; i < 6; i++) REQUIRE(fdd_npz_get(z, keys[i], &a[i], &e) == FDD_OK, "%s", e.msg);
+    size_t d = (size_t)a[0].shape[0];
+    double want, want_fd, want_feat;
+    REQUIRE(ref_value(name, "stored", "sqrt_trace", &want) && ref_value(name, "stored", "fd", &want_fd) &&
+                ref_value(name, "features", "sqrt_trace", &want_feat),
+            "reference values for %s missing", name);
+    fdd_fd_result r;
+    REQUIRE(fdd_frechet(NULL, d, a[0].data, a[1].data, a[2].data, a[3].data, &r, &e) == FDD_OK, "%s", e.msg);
+    double rel = fabs(r.sqrt_trace - want) / want;
+    CHECK(rel <= tol_stored, "%s: matrices: sqrt_trace %.17g want %.17g rel %.2e", name, r.sqrt_trace, want, rel);
+    CHECK(fabs(r.fd - want_fd) <= tol_stored * 4 * want, "%s: fd %.17g want %.17g", name, r.fd, want_fd);
+    double relf = 0;
+    CHECK(fdd_frechet_features(NULL, d, a[4].data, (size_t)a[4].shape[0], a[5].data, (size_t)a[5].shape[0], &r,
+                               &e) == FDD_OK, "%s", e.msg);
+    relf = fabs(r.sqrt_trace - want_feat) / want_feat;
+    CHECK(relf <= tol_features, "%s: features: sqrt_trace %.17g want %.17g rel %.2e", name, r.sqrt_trace,
+          want_feat, relf);
+    if (getenv("TEST_VERBOSE"))
+        fprintf(stderr, "  %s: matrix route rel %.2e, feature route rel %.2e\n", name, rel, relf);
+    for (int i = 0; i < 6; i++) fdd_npy_array_free(&a[i]);
+    fdd_npz_close(z);
+}
+
+static void test_golden_full(void) { golden("full16", 1e-13, 1e-13); }
+/* numpy's eigh route reaches 1.2e-8 and scipy's sqrtm 2.2e-8 on this pair. */
+static void test_golden_rank_deficient(void) { golden("rankdef24", 1.2e-8, 1e-13); }
+
+static void test_bad_input(void) {
+    double mu[2] = {0, 0}, s[4] = {1, 0, 0, NAN};
+    fdd_fd_result r;
+    fdd_error e;
+    CHECK(fdd_frechet(NULL, 2, mu, s, mu, s, &r, &e) == FDD_E_ARG, "NaN accepted");
+    CHECK(fdd_frechet(NULL, 0, mu, s, mu, s, &r, &e) == FDD_E_ARG, "d = 0 accepted");
+    double z[4] = {0, 0, 0, 0};
+    CHECK(fdd_frechet(NULL, 2, mu, z, mu, z, &r, &e) == FDD_OK && r.fd == 0 && r.rank1 == 0, "zero covariances");
+}
+
+int main(void) {
+    RUN(test_commuting_64);
+    RUN(test_commuting_200);
+    RUN(test_threads_identical);
+    RUN(test_golden_full);
+    RUN(test_golden_rank_deficient);
+    RUN(test_bad_input);
+    return test_summary("frechet");
+}

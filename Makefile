@@ -28,7 +28,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 HDRS     := include/fdd.h $(wildcard src/*.h)
 
-.PHONY: all run-tests test test-san test-corpus bench fuzz clean print-isa
+.PHONY: all run-tests test test-san test-corpus bench bench-gemm fuzz clean print-isa
 all: fdd libfdd.a
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
@@ -70,8 +70,34 @@ test-san:
 	  CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  run-tests
 
+# Every decodable image under ../shared/data against Pillow's digests
+# (tests/reference/pillow_digests.py made tests/data/corpus-digests.txt).
+SHARED_DATA ?= ../shared/data
+$(BUILD)/corpus: tests/corpus.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+test-corpus: $(BUILD)/corpus
+	@if [ -d "$(SHARED_DATA)" ]; then $(BUILD)/corpus tests/data/corpus-digests.txt $(SHARED_DATA); \
+	 else echo "test-corpus: skipped: $(SHARED_DATA) is absent"; fi
+
+# Benchmarks: never part of the tests.  Medians and side-by-side ratios.
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+bench-gemm: $(BUILD)/bench/bench_gemm
+	$(BUILD)/bench/bench_gemm
+
+# libFuzzer harnesses (clang), one per parser, FUZZ_SECONDS each, one core.
+FUZZ_SECONDS ?= 600
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -pthread \
+             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -mavx2 -mfma -mavx512f -o $@ $< $(LIB_SRC) -lm
+fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+	@for f in $^; do n=$$(basename $$f); seeds=tests/data/$${n#fuzz_}; [ -d $$seeds ] || seeds=; mkdir -p build/fuzz/corpus-$$n; \
+	  echo "== $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -jobs=1 -max_len=262144 -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n $$seeds 2>&1 | tail -n 3 || exit 1; done
 
 print-isa: fdd
 	./fdd isa

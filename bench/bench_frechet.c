@@ -53,15 +53,17 @@ int main(void) {
     if (d < 2 || reps < 1) return 1;
     double *mu1 = malloc(d * 8), *mu2 = malloc(d * 8), *s1 = malloc(d * d * 8), *s2 = malloc(d * d * 8);
     const char *names[2] = {"full-rank", "rank-deficient"};
-    for (int c = 0; c < 2; c++) {
+    /* FDD_BENCH_QUICK=1: full rank only, 2 threads, no scipy (for tuning). */
+    int quick = getenv("FDD_BENCH_QUICK") != NULL;
+    for (int c = 0; c < (quick ? 1 : 2); c++) {
         size_t n = c == 0 ? 2 * d : d / 2;
         make_cov(d, n, 11 + c, mu1, s1);
         make_cov(d, n, 23 + c, mu2, s2);
         double best[2] = {0, 0}, st = 0;
-        for (int th = 1; th <= 2; th++) {
+        for (int th = quick ? 2 : 1; th <= 2; th++) {
             fdd_ctx *ctx;
             fdd_error e;
-            fdd_ctx_create(&ctx, th, FDD_ISA_SCALAR, &e);
+            fdd_ctx_create(&ctx, th, FDD_ISA_AUTO, &e);
             double *t = malloc(reps * sizeof(double));
             fdd_fd_result r;
             for (int k = 0; k < reps; k++) {
@@ -77,6 +79,7 @@ int main(void) {
             free(t);
             fdd_ctx_free(ctx);
         }
+        if (quick) continue;
         char path[] = "/tmp/fdd_bench_frechet_XXXXXX";
         int fd = mkstemp(path);
         if (fd < 0) continue;

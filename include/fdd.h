@@ -273,6 +273,12 @@ fdd_status fdd_preprocess_image(const fdd_preprocess *cfg, const fdd_image *img,
 fdd_status fdd_model_forward(fdd_model *m, fdd_ctx *ctx, const fdd_preprocess *cfg,
                              const float *inputs, size_t n, float *features, float *logits,
                              fdd_error *err);
+/* Which feature a ViT outputs (src/vit.c): "cls" (default: CLS token after
+ * the final norm), "mean" (mean of the normed patch tokens), "cls+mean"
+ * ([cls, mean], 2·D), "head-hidden" / "head-hidden-linear" (DINO training
+ * checkpoints: the head's 2nd hidden layer after / before its GELU).
+ * fdd_model_dim changes accordingly.  "default" is accepted by every model. */
+fdd_status fdd_model_set_feature(fdd_model *m, const char *name, fdd_error *err);
 
 #ifdef __cplusplus
 }

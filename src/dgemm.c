@@ -136,7 +136,7 @@ static void dtask(void *arg, size_t task, int thread) {
 
 fdd_status fdd_dgemm(fdd_ctx *ctx, int ta, int tb, size_t M, size_t N, size_t K, int neg,
                      const double *A, size_t lda, const double *B, size_t ldb, double *C, size_t ldc,
-                     int acc, fdd_error *err) {
+                     int acc, double *ws, fdd_error *err) {
     if (M == 0 || N == 0) return FDD_OK;
     const fdd_dgemm_kernel *k = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
     size_t nt = (size_t)fdd_ctx_threads(ctx), MR = (size_t)k->mr, NR = (size_t)k->nr;
@@ -150,12 +150,15 @@ fdd_status fdd_dgemm(fdd_ctx *ctx, int ta, int tb, size_t M, size_t N, size_t K,
     }
     djob j = {k, ta, tb, neg, acc, M, N, K, tm, tn, (N + tn - 1) / tn, A, B, lda, ldb, ldc, C, NULL,
               fdd_dgemm_ws_doubles(k)};
-    size_t bytes;
-    if (!fdd_mul_ok(j.wsd * sizeof(double), nt, &bytes))
-        return fdd_fail(err, FDD_E_NOMEM, "dgemm: workspace size overflows");
-    j.ws = fdd_aligned_alloc(bytes);
-    if (!j.ws) return fdd_fail(err, FDD_E_NOMEM, "dgemm: cannot allocate %zu bytes", bytes);
+    j.ws = ws;
+    if (!ws) {
+        size_t bytes;
+        if (!fdd_mul_ok(j.wsd * sizeof(double), nt, &bytes))
+            return fdd_fail(err, FDD_E_NOMEM, "dgemm: workspace size overflows");
+        j.ws = fdd_aligned_alloc(bytes);
+        if (!j.ws) return fdd_fail(err, FDD_E_NOMEM, "dgemm: cannot allocate %zu bytes", bytes);
+    }
     fdd_parallel(ctx, dtask, &j, ((M + tm - 1) / tm) * j.tasks_n);
-    fdd_aligned_free(j.ws);
+    if (!ws) fdd_aligned_free(j.ws);
     return FDD_OK;
 }

@@ -15,10 +15,11 @@
  * Determinism: every reduction has a fixed order; threads only split work
  * into tasks whose outputs are disjoint (rows of a product, disjoint column
  * pairs of a Jacobi step), so the thread count never changes a bit. */
-#include "internal.h"
+#include "gemm.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Portable 2-wide double vectors (GNU vector extension: SSE2 on x86-64,
  * NEON on AArch64, scalar elsewhere; plain IEEE adds and multiplies, no
@@ -41,71 +42,28 @@ static double dot4(const double *a, const double *b, size_t n) {
     return hsum2(s0 + s1);
 }
 
-/* ------------------------------------------------------ NT products */
+/* ------------------------------------------------------------ products */
 
-/* C[i][j] = Σ_k X[i][k]·Y[j][k] for i < m, j < n over k in [k0(i), K)
- * where k0(i) = trap ? (i rounded down to a multiple of 4) : 0 — with a
- * trapezoidal X (zeros left of the diagonal) that skips only zeros.  Rows are
- * padded to multiples of 4 (K a multiple of 4).  Parallel over blocks of j. */
-typedef struct nt_job {
-    size_t m, n, K;
-    const double *X, *Y;
-    size_t ldx, ldy;
-    double *C;
-    size_t ldc;
-    int trap;
-} nt_job;
-
-#define NT_JB 64
-#define NT_KC 256
-
-static void nt_task(void *arg, size_t t, int thread) {
-    (void)thread;
-    nt_job *J = arg;
-    size_t j0 = t * NT_JB, j1 = j0 + NT_JB < J->n ? j0 + NT_JB : J->n;
-    for (size_t i = 0; i < J->m; i++)
-        for (size_t j = j0; j < j1; j++) J->C[i * J->ldc + j] = 0.0;
-    for (size_t kc = 0; kc < J->K; kc += NT_KC) {
-        size_t kend = kc + NT_KC < J->K ? kc + NT_KC : J->K;
-        for (size_t i = 0; i < J->m; i += 4) {
-            size_t ni = J->m - i < 4 ? J->m - i : 4;
-            size_t ks = J->trap ? (i > kc ? i : kc) : kc;
-            if (ks >= kend) continue;
-            const double *x[4];
-            for (size_t r = 0; r < 4; r++) x[r] = J->X + (i + (r < ni ? r : 0)) * J->ldx;
-            size_t j = j0;
-            for (; j + 2 <= j1; j += 2) {
-                const double *y0 = J->Y + j * J->ldy, *y1 = y0 + J->ldy;
-                v2d a00 = {0, 0}, a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
-                    a31 = a00;
-                for (size_t k = ks; k < kend; k += 2) {
-                    v2d b0 = ld2(y0 + k), b1 = ld2(y1 + k);
-                    v2d x0 = ld2(x[0] + k), x1 = ld2(x[1] + k), x2 = ld2(x[2] + k), x3 = ld2(x[3] + k);
-                    a00 += x0 * b0; a01 += x0 * b1;
-                    a10 += x1 * b0; a11 += x1 * b1;
-                    a20 += x2 * b0; a21 += x2 * b1;
-                    a30 += x3 * b0; a31 += x3 * b1;
-                }
-                double *c = J->C + i * J->ldc + j;
-                v2d acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-                for (size_t r = 0; r < ni; r++) {
-                    c[r * J->ldc] += hsum2(acc[r][0]);
-                    c[r * J->ldc + 1] += hsum2(acc[r][1]);
-                }
-            }
-            for (; j < j1; j++) {
-                const double *y0 = J->Y + j * J->ldy;
-                for (size_t r = 0; r < ni; r++)
-                    J->C[(i + r) * J->ldc + j] += dot4(x[r] + ks, y0 + ks, kend - ks);
-            }
-        }
-    }
+/* Workspace of the double GEMM for every thread of ctx. */
+static double *gemm_ws(fdd_ctx *ctx) {
+    size_t n = fdd_dgemm_ws_doubles(fdd_dgemm_kernel_for(fdd_ctx_isa(ctx))), b;
+    if (!fdd_mul_ok(n * sizeof(double), (size_t)fdd_ctx_threads(ctx), &b)) return NULL;
+    return fdd_aligned_alloc(b);
 }
 
-static void gemm_nt(fdd_ctx *ctx, size_t m, size_t n, size_t K, const double *X, size_t ldx,
-                    const double *Y, size_t ldy, double *C, size_t ldc, int trap) {
-    nt_job J = {m, n, K, X, Y, ldx, ldy, C, ldc, trap};
-    fdd_parallel(ctx, nt_task, &J, (n + NT_JB - 1) / NT_JB);
+/* Lower block triangle of C (n x n) = [C] ∓ X·Xᵀ, X n x K: column blocks of
+ * SY_B, each a GEMM over the rows at and below the block (the few tiles above
+ * the diagonal inside a block are computed too and never read). */
+#define SY_B 256
+static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, size_t ldx, double *C,
+                             size_t ldc, int neg, int acc, double *ws, fdd_error *err) {
+    for (size_t j0 = 0; j0 < n; j0 += SY_B) {
+        size_t jb = n - j0 < SY_B ? n - j0 : SY_B;
+        fdd_status st = fdd_dgemm(ctx, 0, 1, n - j0, jb, K, neg, X + j0 * ldx, ldx, X + j0 * ldx, ldx,
+                                  C + j0 * ldc + j0, ldc, acc, ws, err);
+        if (st) return st;
+    }
+    return FDD_OK;
 }
 
 /* ------------------------------------------------- pivoted Cholesky */
@@ -114,50 +72,25 @@ static void gemm_nt(fdd_ctx *ctx, size_t m, size_t n, size_t K, const double *X,
  * return L is d x ldl row-major in pivoted order (row k = original index
  * perm[k]), *rank the number of columns: the factorisation stops at the
  * first pivot <= 0 — the rest of the matrix is then rounding noise that is
- * not positive, and no threshold is invented.  Right-looking, blocked by
- * NB columns: a panel is computed with its updates delayed, then the
- * trailing lower triangle gets one rank-NB update. */
+ * not positive, and no threshold is invented.  perm is complete either way
+ * (the unfactored indices follow in their final order).  Right-looking,
+ * blocked by NB columns: a panel is computed with its updates delayed, then
+ * the trailing lower triangle gets one rank-NB update by the double GEMM. */
 #define CH_NB 32
 
-typedef struct trail_job {
-    double *W, *L;
-    size_t d, ldl, k0, k1;
-} trail_job;
-
-static void trail_row(trail_job *T, size_t i) {
-    const double *li = T->L + i * T->ldl + T->k0;
-    double *w = T->W + i * T->d;
-    size_t nb = T->k1 - T->k0;
-    for (size_t j = T->k1; j <= i; j++) {
-        const double *lj = T->L + j * T->ldl + T->k0;
-        double s = 0;
-        for (size_t c = 0; c < nb; c++) s += li[c] * lj[c];
-        w[j] -= s;
-    }
-}
-
-static void trail_task(void *arg, size_t t, int thread) {
-    (void)thread;
-    trail_job *T = arg;
-    size_t n = T->d - T->k1, a = T->k1 + t, b = T->d - 1 - t;
-    (void)n;
-    trail_row(T, a);
-    if (b != a) trail_row(T, b);
-}
-
 static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, double *W, double *L,
-                                   size_t ldl, size_t *perm, size_t *rank, fdd_error *err) {
-    (void)err;
+                                   size_t ldl, size_t *perm, size_t *rank, double *ws, fdd_error *err) {
     double *dg = fdd_malloc(d * sizeof(double));
-    if (!dg) return FDD_E_NOMEM;
+    if (!dg) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
     for (size_t i = 0; i < d; i++) {
         perm[i] = i;
         for (size_t j = 0; j <= i; j++) W[i * d + j] = S[i * d + j];
         dg[i] = S[i * d + i];
     }
-    memset(L, 0, d * ldl * sizeof(double));
+    for (size_t i = 0; i < d; i++) memset(L + i * ldl, 0, ldl * sizeof(double));
     size_t k = 0;
     int done = 0;
+    fdd_status st = FDD_OK;
     for (size_t k0 = 0; k0 < d && !done; k0 += CH_NB) {
         size_t k1 = k0 + CH_NB < d ? k0 + CH_NB : d;
         for (k = k0; k < k1; k++) {
@@ -188,125 +121,235 @@ static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, doub
                 dg[i] -= v * v;
             }
         }
-        if (!done && k1 < d) {
-            trail_job T = {W, L, d, ldl, k0, k1};
-            fdd_parallel(ctx, trail_task, &T, (d - k1 + 1) / 2);
-        }
+        if (!done && k1 < d &&
+            (st = syrk_lower(ctx, d - k1, k1 - k0, L + k1 * ldl + k0, ldl, W + k1 * d + k1, d, 1, 1, ws, err)))
+            break;
     }
     *rank = k;
     fdd_free(dg);
+    return st;
+}
+
+/* ------------------------------------------------ Householder LQ */
+
+/* X (m x n, m <= n, row-major, ld) = L·Q in place: on return the lower
+ * triangle of the first m columns holds L, the rest is zero.  Reflectors
+ * H = I − τvvᵀ act on rows from the right; blocked by QB rows, the trailing
+ * rows get the block reflector I − VᵀTV (LAPACK's forward, rowwise dlarft)
+ * through two GEMMs.  V is QB x n scratch, T QB x QB, Wt m x QB. */
+#define QB 32
+
+static void house_row(double *x, size_t i, size_t n, double *v, double *tau) {
+    double alpha = x[i], xn = 0;
+    for (size_t c = i + 1; c < n; c++) xn += x[c] * x[c];
+    memset(v, 0, n * sizeof(double));
+    v[i] = 1;
+    if (xn == 0) { *tau = 0; return; }
+    double beta = sqrt(alpha * alpha + xn);
+    if (alpha > 0) beta = -beta;
+    *tau = (beta - alpha) / beta;
+    double sc = 1 / (alpha - beta);
+    for (size_t c = i + 1; c < n; c++) { v[c] = x[c] * sc; x[c] = 0; }
+    x[i] = beta;
+}
+
+static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, double *V, double *T,
+                           double *Wt, double *ws, fdd_error *err) {
+    double tau[QB];
+    for (size_t k0 = 0; k0 < m; k0 += QB) {
+        size_t nb = m - k0 < QB ? m - k0 : QB;
+        for (size_t r = 0; r < nb; r++) {
+            double *x = X + (k0 + r) * ld;
+            for (size_t j = 0; j < r; j++) {       /* earlier reflectors of the panel */
+                const double *v = V + j * n;
+                double s = 0;
+                for (size_t c = k0 + j; c < n; c++) s += x[c] * v[c];
+                s *= tau[j];
+                for (size_t c = k0 + j; c < n; c++) x[c] -= s * v[c];
+            }
+            house_row(x, k0 + r, n, V + r * n, &tau[r]);
+        }
+        size_t r0 = k0 + nb;
+        if (r0 >= m) break;
+        /* T (upper): T[i][i] = τi, T[0:i][i] = −τi·T[0:i][0:i]·(V[0:i]·vi). */
+        for (size_t i = 0; i < nb; i++) {
+            double g[QB];
+            for (size_t j = 0; j < i; j++) {
+                double s = 0;
+                for (size_t c = k0 + i; c < n; c++) s += V[j * n + c] * V[i * n + c];
+                g[j] = s;
+            }
+            for (size_t j = 0; j < i; j++) {
+                double s = 0;
+                for (size_t l = j; l < i; l++) s += T[j * QB + l] * g[l];
+                T[j * QB + i] = -tau[i] * s;
+            }
+            T[i * QB + i] = tau[i];
+        }
+        size_t mt = m - r0;
+        fdd_status st;
+        /* Wt = Xt·Vᵀ, Wt := Wt·T, Xt −= Wt·V (columns >= k0 only: V is zero left of k0). */
+        if ((st = fdd_dgemm(ctx, 0, 1, mt, nb, n - k0, 0, X + r0 * ld + k0, ld, V + k0, n, Wt, QB, 0, ws, err)))
+            return st;
+        for (size_t i = 0; i < mt; i++) {
+            double *w = Wt + i * QB, o[QB];
+            for (size_t j = 0; j < nb; j++) {
+                double s = 0;
+                for (size_t l = 0; l <= j; l++) s += w[l] * T[l * QB + j];
+                o[j] = s;
+            }
+            memcpy(w, o, nb * sizeof(double));
+        }
+        if ((st = fdd_dgemm(ctx, 0, 0, mt, n - k0, nb, 1, Wt, QB, V + k0, n, X + r0 * ld + k0, ld, 1, ws, err)))
+            return st;
+    }
     return FDD_OK;
 }
 
 /* ---------------------------------------------------- one-sided Jacobi */
 
-/* The rows of G (n vectors of length ld, ld a multiple of 4, zero padded)
- * are rotated pairwise until mutually orthogonal to working precision; their
- * norms are then the singular values of the matrix whose columns they are.
- * Ordering: blocks of JB vectors; each sweep first treats the pairs inside
- * every block, then the cross pairs of block pairs in round-robin rounds
- * where the block pairs of one round are disjoint (run in parallel). */
+/* The rows of G (n vectors of length len, row stride ld) are rotated
+ * pairwise until mutually orthogonal to working precision; their norms are
+ * then the singular values.  Blocked: vectors in blocks of JB; a sweep is
+ * the rounds of a round-robin tournament of blocks (a block with the bye is
+ * treated alone), the block pairs of a round in parallel.  A task gathers
+ * its 2·JB vectors, forms their Gram matrix A with a GEMM, runs one cyclic
+ * pass of Jacobi rotations over all its pairs on A (two-sided, accumulating
+ * the rotations in U), and if it rotated, writes U·X back with a GEMM.
+ * lead[b]: columns left of it are zero in block b (R is triangular at the
+ * start), so the products skip them. */
+#ifndef JB
 #define JB 16
+#endif
+#define JW (2 * JB)
 #define MAX_SWEEPS 40
+#ifndef INNER
+#define INNER 1
+#endif
 
 typedef struct jac_job {
     double *G;
-    size_t n, ld, len;
+    size_t n, ld, len, nblk;
     double tol, floor2;
-    size_t nblk;
+    const fdd_dgemm_kernel *kern;
+    size_t *lead;
     const size_t *pa, *pb;   /* block pairs of the current round */
     long *rot;               /* rotations per task */
+    double *buf;             /* per thread: Xb (JW x ld), A, U, GEMM workspace */
+    size_t bufd;
 } jac_job;
 
-/* Orthogonalises vectors p and q; returns 1 if it rotated. */
-static int rotate_pair(double *x, double *y, size_t len, double tol, double floor2) {
-    v2d sa = {0, 0}, sb = sa, sg = sa;
-    for (size_t k = 0; k < len; k += 2) {
-        v2d a = ld2(x + k), b = ld2(y + k);
-        sa += a * a;
-        sb += b * b;
-        sg += a * b;
-    }
-    double al = hsum2(sa), be = hsum2(sb), ga = hsum2(sg);
-    /* A vector whose norm is below eps times the largest one is a singular
-     * value at rounding level: rotating it against others changes the sum by
-     * less than its own rounding, so it is left alone (this is what keeps
-     * the sweep count low for singular covariances). */
-    if (al <= floor2 || be <= floor2 || !(fabs(ga) > tol * sqrt(al) * sqrt(be))) return 0;
-    double zeta = (be - al) / (2 * ga), t;
-    if (fabs(zeta) > 1e150) t = 0.5 / zeta;
-    else t = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1 + zeta * zeta));
-    double c = 1 / sqrt(1 + t * t), s = c * t;
-    v2d vc = {c, c}, vs = {s, s};
-    for (size_t k = 0; k < len; k += 2) {
-        v2d a = ld2(x + k), b = ld2(y + k);
-        st2(x + k, vc * a - vs * b);
-        st2(y + k, vs * a + vc * b);
-    }
-    return 1;
-}
-
-static void jac_inner_task(void *arg, size_t t, int thread) {
-    (void)thread;
+static void jac_task(void *arg, size_t t, int thread) {
     jac_job *J = arg;
-    size_t a0 = t * JB, a1 = a0 + JB < J->n ? a0 + JB : J->n;
-    long r = 0;
-    for (size_t p = a0; p < a1; p++)
-        for (size_t q = p + 1; q < a1; q++) r += rotate_pair(J->G + p * J->ld, J->G + q * J->ld, J->len, J->tol, J->floor2);
-    J->rot[t] = r;
-}
-
-static void jac_cross_task(void *arg, size_t t, int thread) {
-    (void)thread;
-    jac_job *J = arg;
-    size_t A = J->pa[t], B = J->pb[t];
-    long r = 0;
-    if (A < J->nblk && B < J->nblk) {
-        size_t a0 = A * JB, a1 = a0 + JB < J->n ? a0 + JB : J->n;
-        size_t b0 = B * JB, b1 = b0 + JB < J->n ? b0 + JB : J->n;
-        for (size_t p = a0; p < a1; p++)
-            for (size_t q = b0; q < b1; q++)
-                r += rotate_pair(J->G + p * J->ld, J->G + q * J->ld, J->len, J->tol, J->floor2);
+    size_t blk[2] = {J->pa[t], J->pb[t]}, r0[2], nr[2], nb = 0;
+    for (int i = 0; i < 2; i++)
+        if (blk[i] < J->nblk) {
+            size_t b = blk[i];
+            blk[nb] = b;
+            r0[nb] = b * JB;
+            nr[nb] = J->n - r0[nb] < JB ? J->n - r0[nb] : JB;
+            nb++;
+        }
+    J->rot[t] = 0;
+    if (nb == 0) return;
+    size_t s = J->lead[blk[0]], w = nr[0];
+    if (nb == 2) { s = s < J->lead[blk[1]] ? s : J->lead[blk[1]]; w += nr[1]; }
+    size_t len = J->len - s;
+    double *Xb = J->buf + (size_t)thread * J->bufd, *A = Xb + JW * J->ld, *U = A + JW * JW, *ws = U + JW * JW;
+    for (size_t i = 0, r = 0; i < nb; i++)
+        for (size_t q = 0; q < nr[i]; q++, r++) memcpy(Xb + r * J->ld, J->G + (r0[i] + q) * J->ld + s, len * sizeof(double));
+    fdd_dgemm_st(J->kern, 0, 1, w, w, len, 0, Xb, J->ld, Xb, J->ld, A, w, 0, ws);
+    for (size_t i = 0; i < w * w; i++) U[i] = 0;
+    for (size_t i = 0; i < w; i++) U[i * w + i] = 1;
+    long rot = 0, r1 = 1;
+    for (int pass = 0; pass < INNER && r1; pass++) {
+    r1 = 0;
+    for (size_t p = 0; p < w; p++)
+        for (size_t q = p + 1; q < w; q++) {
+            double al = A[p * w + p], be = A[q * w + q], ga = A[p * w + q];
+            /* A vector whose norm is below eps times the largest one is a
+             * singular value at rounding level: rotating it changes the sum by
+             * less than its own rounding, so it is left alone. */
+            if (al <= J->floor2 || be <= J->floor2 || !(fabs(ga) > J->tol * sqrt(al) * sqrt(be))) continue;
+            double zeta = (be - al) / (2 * ga), tn;
+            if (fabs(zeta) > 1e150) tn = 0.5 / zeta;
+            else tn = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1 + zeta * zeta));
+            double c = 1 / sqrt(1 + tn * tn), sn = c * tn;
+            /* x_p' = c·x_p − s·x_q, x_q' = s·x_p + c·x_q on A's rows and
+             * columns (A stays symmetric) and on U's rows. */
+            for (size_t k = 0; k < w; k++) {
+                if (k == p || k == q) continue;
+                double apk = A[p * w + k], aqk = A[q * w + k];
+                double np = c * apk - sn * aqk, nq = sn * apk + c * aqk;
+                A[p * w + k] = A[k * w + p] = np;
+                A[q * w + k] = A[k * w + q] = nq;
+            }
+            A[p * w + p] = al - tn * ga;
+            A[q * w + q] = be + tn * ga;
+            A[p * w + q] = A[q * w + p] = 0;
+            double *up = U + p * w, *uq = U + q * w;
+            for (size_t k = 0; k < w; k++) {
+                double a = up[k], b = uq[k];
+                up[k] = c * a - sn * b;
+                uq[k] = sn * a + c * b;
+            }
+            rot++;
+            r1++;
+        }
     }
-    J->rot[t] = r;
+    J->rot[t] = rot;
+    if (!rot) return;
+    for (size_t i = 0, r = 0; i < nb; r += nr[i], i++) {
+        fdd_dgemm_st(J->kern, 0, 0, nr[i], len, w, 0, U + r * w, w, Xb, J->ld, J->G + r0[i] * J->ld + s, J->ld, 0, ws);
+        J->lead[blk[i]] = s;
+    }
 }
 
-static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, size_t len,
+static double norm2(const double *x, size_t n) {
+    double s = 0;
+    for (size_t k = 0; k < n; k++) s += x[k] * x[k];
+    return s;
+}
+
+static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, size_t len, size_t *lead,
                                  double *sum, int *sweeps, fdd_error *err) {
     *sum = 0;
     *sweeps = 0;
     if (n == 0) return FDD_OK;
     size_t nblk = (n + JB - 1) / JB, nr = nblk + (nblk & 1); /* round-robin with a bye */
-    size_t half = nr / 2;
+    size_t half = nr / 2, nt = (size_t)fdd_ctx_threads(ctx);
+    const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
+    size_t bufd = (size_t)JW * ld + 2 * JW * JW + fdd_dgemm_ws_doubles(kern);
+    bufd = (bufd + 7) & ~(size_t)7;
     size_t *pa = fdd_malloc(half * sizeof(size_t)), *pb = fdd_malloc(half * sizeof(size_t)),
            *ring = fdd_malloc(nr * sizeof(size_t));
-    long *rot = fdd_malloc((nblk > half ? nblk : half) * sizeof(long));
-    if (!pa || !pb || !ring || !rot) {
-        fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free(rot);
+    long *rot = fdd_malloc(half * sizeof(long));
+    double *buf = fdd_aligned_alloc(nt * bufd * sizeof(double));
+    if (!pa || !pb || !ring || !rot || !buf) {
+        fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free(rot); fdd_aligned_free(buf);
         return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
     }
     /* Rotate while |cos angle| > tol: sqrt(len)·eps as LAPACK's dgesvj. */
     double tol = sqrt((double)len) * 0x1p-53;
-    jac_job J = {G, n, ld, len, tol, 0, nblk, pa, pb, rot};
+    jac_job J = {G, n, ld, len, nblk, tol, 0, kern, lead, pa, pb, rot, buf, bufd};
     fdd_status st = FDD_OK;
     int sw;
     for (sw = 1; sw <= MAX_SWEEPS; sw++) {
         long total = 0;
         double mx = 0;
-        for (size_t i = 0; i < n; i++) mx = fmax(mx, dot4(G + i * ld, G + i * ld, len));
+        for (size_t i = 0; i < n; i++) mx = fmax(mx, norm2(G + i * ld, len));
         J.floor2 = mx * 0x1p-106;
-        fdd_parallel(ctx, jac_inner_task, &J, nblk);
-        for (size_t t = 0; t < nblk; t++) total += rot[t];
         for (size_t i = 0; i < nr; i++) ring[i] = i;
         for (size_t round = 0; round + 1 < nr; round++) {
             for (size_t t = 0; t < half; t++) { pa[t] = ring[t]; pb[t] = ring[nr - 1 - t]; }
-            fdd_parallel(ctx, jac_cross_task, &J, half);
+            fdd_parallel(ctx, jac_task, &J, half);
             for (size_t t = 0; t < half; t++) total += rot[t];
             /* circle method: ring[0] fixed, the rest rotate by one */
             size_t last = ring[nr - 1];
             for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
             ring[1] = last;
         }
+        if (getenv("FDD_JDEBUG")) fprintf(stderr, "sweep %d rotations %ld\n", sw, total);
         if (total == 0) break;
     }
     if (sw > MAX_SWEEPS) {
@@ -319,13 +362,64 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     /* Σ of the norms in index order, compensated (Neumaier). */
     double s = 0, c = 0;
     for (size_t i = 0; i < n; i++) {
-        double v = sqrt(dot4(G + i * ld, G + i * ld, len));
+        double v = sqrt(norm2(G + i * ld, len));
         double t = s + v;
         c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
         s = t;
     }
     *sum = s + c;
-    fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free(rot);
+    fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free(rot); fdd_aligned_free(buf);
+    return st;
+}
+
+/* Σσ(X) for X (rows x cols, row stride ldx; overwritten).  Preconditioned as
+ * Drmač–Veselić: with m = min(rows, cols) vectors, the row order P of a QR
+ * with column pivoting of Xᵀ (taken from the pivoted Cholesky of X·Xᵀ, which
+ * picks the same pivots), then the Householder LQ P·X = L·Q, and one-sided
+ * Jacobi on the columns of L (the rows of R = Lᵀ, strongly graded): a few
+ * sweeps instead of a dozen. */
+static fdd_status nuclear_norm(fdd_ctx *ctx, double *X, size_t rows, size_t cols, size_t ldx, double *sum,
+                               int *sweeps, fdd_error *err) {
+    *sum = 0;
+    *sweeps = 0;
+    if (rows == 0 || cols == 0) return FDD_OK;
+    size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD4(n), lm = PAD4(m);
+    double *Y = fdd_aligned_alloc(m * ld * sizeof(double)), *H = fdd_malloc(m * m * sizeof(double)),
+           *W = fdd_malloc(m * m * sizeof(double)), *Lc = fdd_aligned_alloc(m * lm * sizeof(double)),
+           *V = fdd_aligned_alloc(QB * n * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
+           *Wt = fdd_aligned_alloc(m * QB * sizeof(double)), *ws = gemm_ws(ctx);
+    size_t *perm = fdd_malloc(m * sizeof(size_t)), *lead = fdd_malloc(((m + JB - 1) / JB) * sizeof(size_t));
+    fdd_status st = FDD_OK;
+    if (!Y || !H || !W || !Lc || !V || !T || !Wt || !ws || !perm || !lead) {
+        st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+        goto out;
+    }
+    /* Y: the m vectors (rows of X, or its columns when it is tall). */
+    for (size_t i = 0; i < m; i++)
+        for (size_t c = 0; c < ld; c++) Y[i * ld + c] = c >= n ? 0 : rows <= cols ? X[i * ldx + c] : X[c * ldx + i];
+    size_t rank;
+    if ((st = syrk_lower(ctx, m, n, Y, ld, H, m, 0, 0, ws, err)) ||
+        (st = pivoted_cholesky(ctx, m, H, W, Lc, lm, perm, &rank, ws, err)))
+        goto out;
+    {   /* the vectors in pivot order */
+        double *Z = fdd_aligned_alloc(m * ld * sizeof(double));
+        if (!Z) { st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory"); goto out; }
+        for (size_t i = 0; i < m; i++) memcpy(Z + i * ld, Y + perm[i] * ld, ld * sizeof(double));
+        fdd_aligned_free(Y);
+        Y = Z;
+    }
+    if ((st = house_lq(ctx, Y, m, n, ld, V, T, Wt, ws, err))) goto out;
+    /* R = Lᵀ (m x m, upper triangular) into Lc. */
+    for (size_t j = 0; j < m; j++) {
+        double *r = Lc + j * lm;
+        memset(r, 0, lm * sizeof(double));
+        for (size_t i = j; i < m; i++) r[i] = Y[i * ld + j];
+    }
+    for (size_t b = 0; b < (m + JB - 1) / JB; b++) lead[b] = b * JB;
+    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, sum, sweeps, err);
+out:
+    fdd_aligned_free(Y); fdd_free(H); fdd_free(W); fdd_aligned_free(Lc); fdd_aligned_free(V); fdd_free(T);
+    fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(perm); fdd_free(lead);
     return st;
 }
 
@@ -375,44 +469,43 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     size_t ld = PAD4(d);
     double *W = fdd_malloc(dd * sizeof(double));
     double *L1 = fdd_aligned_alloc(d * ld * sizeof(double)), *L2 = fdd_aligned_alloc(d * ld * sizeof(double));
-    double *T1 = fdd_aligned_alloc(d * ld * sizeof(double)), *T2 = fdd_aligned_alloc(d * ld * sizeof(double));
+    double *T2 = fdd_aligned_alloc(d * ld * sizeof(double)), *ws = gemm_ws(ctx);
     size_t *p1 = fdd_malloc(d * sizeof(size_t)), *p2 = fdd_malloc(d * sizeof(size_t)),
            *inv2 = fdd_malloc(d * sizeof(size_t));
     fdd_status st = FDD_OK;
-    if (!W || !L1 || !L2 || !T1 || !T2 || !p1 || !p2 || !inv2) {
+    if (!W || !L1 || !L2 || !T2 || !ws || !p1 || !p2 || !inv2) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: cannot allocate work space for d = %zu", d);
         goto done;
     }
     size_t r1, r2;
-    if ((st = pivoted_cholesky(ctx, d, s1, W, L1, ld, p1, &r1, err)) ||
-        (st = pivoted_cholesky(ctx, d, s2, W, L2, ld, p2, &r2, err))) {
-        st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+    if ((st = pivoted_cholesky(ctx, d, s1, W, L1, ld, p1, &r1, ws, err)) ||
+        (st = pivoted_cholesky(ctx, d, s2, W, L2, ld, p2, &r2, ws, err)))
         goto done;
-    }
     out->rank1 = (int)r1;
     out->rank2 = (int)r2;
     if (r1 == 0 || r2 == 0) goto done;   /* a zero covariance: trace term 0 */
-    /* T1 = L1ᵀ (r1 x d, row b = column b of L1: zero left of b).  T2 row a =
-     * column a of L2 re-indexed to L1's pivot order. */
+    /* T2 row j = row of L2 for original index p1[j] (L1's pivot order). */
     for (size_t i = 0; i < d; i++) inv2[p2[i]] = i;
-    memset(T1, 0, d * ld * sizeof(double));
-    memset(T2, 0, d * ld * sizeof(double));
-    for (size_t j = 0; j < d; j++)
-        for (size_t b = 0; b < r1; b++) T1[b * ld + j] = L1[j * ld + b];
-    for (size_t j = 0; j < d; j++) {
-        const double *row = L2 + inv2[p1[j]] * ld;
-        for (size_t a = 0; a < r2; a++) T2[a * ld + j] = row[a];
-    }
-    /* G = T1 · T2ᵀ (r1 x r2): row b is column b of F2ᵀF1 up to a permutation. */
+    for (size_t j = 0; j < d; j++) memcpy(T2 + j * ld, L2 + inv2[p1[j]] * ld, ld * sizeof(double));
+    /* G = L1ᵀ·T2 (r1 x r2): row b is column b of F2ᵀF1 up to a permutation.
+     * Column b of L1 is zero above row b, so row blocks of G start their sum
+     * at their first row (only zeros are skipped). */
     size_t ldg = PAD4(r2);
-    double *G = L1;   /* reuse: d x ld >= r1 x ldg */
-    memset(G, 0, r1 * ldg * sizeof(double));
-    gemm_nt(ctx, r1, r2, ld, T1, ld, T2, ld, G, ldg, 1);
-    st = jacobi_nuclear(ctx, G, r1, ldg, ldg, &out->sqrt_trace, &out->sweeps, err);
+    double *G = L2;   /* reuse: d x ld >= r1 x ldg */
+    for (size_t i0 = 0; i0 < r1; i0 += SY_B) {
+        size_t ib = r1 - i0 < SY_B ? r1 - i0 : SY_B;
+        if ((st = fdd_dgemm(ctx, 1, 0, ib, r2, d - i0, 0, L1 + i0 * ld + i0, ld, T2 + i0 * ld, ld,
+                            G + i0 * ldg, ldg, 0, ws, err)))
+            goto done;
+    }
+    fdd_free(W); W = NULL;
+    fdd_aligned_free(L1); L1 = NULL;
+    fdd_aligned_free(T2); T2 = NULL;
+    st = nuclear_norm(ctx, G, r1, r2, ldg, &out->sqrt_trace, &out->sweeps, err);
 done:
     finish(out);
     fdd_free(W);
-    fdd_aligned_free(L1); fdd_aligned_free(L2); fdd_aligned_free(T1); fdd_aligned_free(T2);
+    fdd_aligned_free(L1); fdd_aligned_free(L2); fdd_aligned_free(T2); fdd_aligned_free(ws);
     fdd_free(p1); fdd_free(p2); fdd_free(inv2);
     return st;
 }
@@ -444,7 +537,7 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
         if (!isfinite(x2[i])) return fdd_fail(err, FDD_E_ARG, "Fréchet distance: non-finite feature");
     double *mu1 = fdd_malloc(d * sizeof(double)), *mu2 = fdd_malloc(d * sizeof(double));
     double *X1 = fdd_aligned_alloc(a * sizeof(double)), *X2 = fdd_aligned_alloc(b * sizeof(double));
-    double *Y1 = NULL, *Y2 = NULL, *G = NULL;
+    double *G = NULL;
     fdd_status st = FDD_OK;
     if (!mu1 || !mu2 || !X1 || !X2) goto nomem;
     centre_t(x1, n1, d, mu1, X1, l1);
@@ -471,8 +564,11 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
         fdd_fd_result r;
         double *S1 = fdd_malloc(d * d * sizeof(double)), *S2 = fdd_malloc(d * d * sizeof(double));
         if (!S1 || !S2) { fdd_free(S1); fdd_free(S2); goto nomem; }
-        gemm_nt(ctx, d, d, l1, X1, l1, X1, l1, S1, d, 0);
-        gemm_nt(ctx, d, d, l2, X2, l2, X2, l2, S2, d, 0);
+        if ((st = fdd_dgemm(ctx, 0, 1, d, d, l1, 0, X1, l1, X1, l1, S1, d, 0, NULL, err)) ||
+            (st = fdd_dgemm(ctx, 0, 1, d, d, l2, 0, X2, l2, X2, l2, S2, d, 0, NULL, err))) {
+            fdd_free(S1); fdd_free(S2);
+            goto done;
+        }
         for (size_t k = 0; k < d * d; k++) { S1[k] /= (double)(n1 - 1); S2[k] /= (double)(n2 - 1); }
         st = fdd_frechet(ctx, d, mu1, S1, mu2, S2, &r, err);
         fdd_free(S1); fdd_free(S2);
@@ -483,21 +579,13 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
         finish(out);
         goto done;
     }
-    /* Rows of X1ᵀ: images of set 1 as centred vectors (n1 x d), likewise set 2. */
-    size_t ldd = PAD4(d);
-    Y1 = fdd_aligned_alloc(n1 * ldd * sizeof(double));
-    Y2 = fdd_aligned_alloc(n2 * ldd * sizeof(double));
+    /* G = X1cᵀ·X2c (n1 x n2, images by images); tr((S1S2)^(1/2)) =
+     * Σσ(G) / sqrt((n1-1)(n2-1)). */
     G = fdd_aligned_alloc(n1 * l2 * sizeof(double));
-    if (!Y1 || !Y2 || !G) goto nomem;
-    for (size_t i = 0; i < n1; i++)
-        for (size_t c = 0; c < ldd; c++) Y1[i * ldd + c] = c < d ? X1[c * l1 + i] : 0;
-    for (size_t i = 0; i < n2; i++)
-        for (size_t c = 0; c < ldd; c++) Y2[i * ldd + c] = c < d ? X2[c * l2 + i] : 0;
-    memset(G, 0, n1 * l2 * sizeof(double));
-    /* G = Y1·Y2ᵀ (n1 x n2); tr((S1S2)^(1/2)) = Σσ(G) / sqrt((n1-1)(n2-1)). */
-    gemm_nt(ctx, n1, n2, ldd, Y1, ldd, Y2, ldd, G, l2, 0);
+    if (!G) goto nomem;
+    if ((st = fdd_dgemm(ctx, 1, 0, n1, n2, d, 0, X1, l1, X2, l2, G, l2, 0, NULL, err))) goto done;
     double nuc;
-    st = jacobi_nuclear(ctx, G, n1, l2, l2, &nuc, &out->sweeps, err);
+    st = nuclear_norm(ctx, G, n1, n2, l2, &nuc, &out->sweeps, err);
     out->sqrt_trace = nuc / sqrt((double)(n1 - 1)) / sqrt((double)(n2 - 1));
     out->rank1 = (int)(n1 - 1 < d ? n1 - 1 : d);
     out->rank2 = (int)(n2 - 1 < d ? n2 - 1 : d);
@@ -507,7 +595,7 @@ nomem:
     st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
 done:
     fdd_free(mu1); fdd_free(mu2);
-    fdd_aligned_free(X1); fdd_aligned_free(X2); fdd_aligned_free(Y1); fdd_aligned_free(Y2);
+    fdd_aligned_free(X1); fdd_aligned_free(X2);
     fdd_aligned_free(G);
     return st;
 }

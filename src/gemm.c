@@ -172,20 +172,16 @@ fdd_status fdd_gemm_run(fdd_ctx *ctx, const fdd_gemm_op *op, fdd_error *err) {
     FDD_ASSERT(kern && kern->fn);
     const size_t MR = (size_t)kern->mr, NR = (size_t)kern->nr;
     size_t nt = (size_t)fdd_ctx_threads(ctx);
-    /* Split C among threads: whole columns ranges first (each B block is
-     * then packed once), rows when N is too narrow.  Speed only. */
+    /* Split C among threads along its longer side: splitting N repacks A
+     * once per task, splitting M repacks B, so the cheaper one is chosen.
+     * Speed only: results never depend on the split. */
     size_t task_m = op->m, task_n = op->n;
     if (nt > 1) {
         size_t want = nt * 2;
-        size_t npanels = (op->n + NR - 1) / NR;
-        if (npanels >= want || op->n >= op->m) {
-            size_t per = (npanels + want - 1) / want;
-            task_n = (per ? per : 1) * NR;
-        } else {
-            size_t mpanels = (op->m + MR - 1) / MR;
-            size_t per = (mpanels + want - 1) / want;
-            task_m = (per ? per : 1) * MR;
-        }
+        size_t npanels = (op->n + NR - 1) / NR, mpanels = (op->m + MR - 1) / MR;
+        bool split_n = op->n >= op->m ? npanels >= nt : mpanels < nt;
+        if (split_n) task_n = (npanels + want - 1) / want * NR;
+        else task_m = (mpanels + want - 1) / want * MR;
     }
     size_t kc = op->k < KC ? (op->k ? op->k : 1) : KC;
     size_t mc = round_up(op->m < MC_MAX ? op->m : MC_MAX, MR);

@@ -100,10 +100,11 @@ size_t fdd_dgemm_ws_doubles(const fdd_dgemm_kernel *k);
 void fdd_dgemm_st(const fdd_dgemm_kernel *k, int ta, int tb, size_t M, size_t N, size_t K, int neg,
                   const double *A, size_t lda, const double *B, size_t ldb, double *C, size_t ldc,
                   int acc, double *ws);
-/* The same on the context's threads (they split M or N, never K). */
+/* The same on the context's threads (they split M or N, never K).  ws:
+ * fdd_ctx_threads(ctx) x fdd_dgemm_ws_doubles doubles, or NULL to allocate. */
 fdd_status fdd_dgemm(fdd_ctx *ctx, int ta, int tb, size_t M, size_t N, size_t K, int neg,
                      const double *A, size_t lda, const double *B, size_t ldb, double *C,
-                     size_t ldc, int acc, fdd_error *err);
+                     size_t ldc, int acc, double *ws, fdd_error *err);
 /* ---- end double */
 
 #endif

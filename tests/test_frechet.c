@@ -4,6 +4,7 @@
 #include "test.h"
 #include "fdd.h"
 #include "stats.h"
+#include "gemm.h"
 
 #include <math.h>
 
@@ -38,7 +39,7 @@ static double *with_spectrum(const double *q, const double *w, size_t d) {
     return s;
 }
 
-static void commuting(size_t d, int threads) {
+static void commuting_isa(size_t d, int threads, fdd_isa isa) {
     uint64_t seed = 1000 + d;
     double *q = random_orthogonal(d, seed);
     double *a = malloc(d * sizeof(double)), *b = malloc(d * sizeof(double));
@@ -53,7 +54,7 @@ static void commuting(size_t d, int threads) {
     double *s1 = with_spectrum(q, a, d), *s2 = with_spectrum(q, b, d);
     fdd_ctx *ctx;
     fdd_error e;
-    REQUIRE(fdd_ctx_create(&ctx, threads, FDD_ISA_SCALAR, &e) == FDD_OK, "%s", e.msg);
+    REQUIRE(fdd_ctx_create(&ctx, threads, isa, &e) == FDD_OK, "%s", e.msg);
     fdd_fd_result r;
     fdd_status st = fdd_frechet(ctx, d, mu1, s1, mu2, s2, &r, &e);
     CHECK(st == FDD_OK, "%s", e.msg);
@@ -71,7 +72,86 @@ static void commuting(size_t d, int threads) {
     free(q); free(a); free(b); free(s1); free(s2); free(mu1); free(mu2);
 }
 
+static void commuting(size_t d, int threads) { commuting_isa(d, threads, FDD_ISA_SCALAR); }
 static void test_commuting_64(void) { commuting(64, 1); }
+/* The size class the speed work targets (d = 2048 is in bench/bench_frechet.c). */
+static void test_commuting_512(void) { commuting_isa(512, 2, FDD_ISA_AUTO); }
+
+/* The double GEMM: every ISA and thread count gives the same bits as the
+ * scalar fma() chains, for all transposes, negation, accumulation and edge
+ * shapes; and the scalar path equals a direct chain. */
+static void test_dgemm_identical(void) {
+    const size_t M = 37, N = 53, K = 300;
+    uint64_t seed = 5;
+    double *A = malloc(M * K * sizeof(double)), *B = malloc(K * N * sizeof(double));
+    double *C0 = malloc(M * N * sizeof(double)), *C1 = malloc(M * N * sizeof(double));
+    for (size_t i = 0; i < M * K; i++) A[i] = test_rng_float(&seed) * (1 + (double)(i % 7) * 1e-9);
+    for (size_t i = 0; i < K * N; i++) B[i] = test_rng_float(&seed) / 3;
+    for (int v = 0; v < 16; v++) {
+        int ta = v & 1, tb = (v >> 1) & 1, neg = (v >> 2) & 1, acc = (v >> 3) & 1;
+        size_t lda = ta ? M : K, ldb = tb ? K : N;
+        /* reference: direct chains */
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++) {
+                double a = acc ? (double)(i + j) / 8 : 0;
+                for (size_t k = 0; k < K; k++) {
+                    double x = ta ? A[k * lda + i] : A[i * lda + k], y = tb ? B[j * ldb + k] : B[k * ldb + j];
+                    a = fma(neg ? -x : x, y, a);
+                }
+                C0[i * N + j] = a;
+            }
+        for (int isa = FDD_ISA_SCALAR; isa <= FDD_ISA_AVX512; isa++) {
+            if (!fdd_isa_available((fdd_isa)isa)) continue;
+            for (int th = 1; th <= 3; th += 2) {
+                fdd_ctx *ctx;
+                fdd_error e;
+                REQUIRE(fdd_ctx_create(&ctx, th, (fdd_isa)isa, &e) == FDD_OK, "%s", e.msg);
+                for (size_t i = 0; i < M; i++)
+                    for (size_t j = 0; j < N; j++) C1[i * N + j] = (double)(i + j) / 8;
+                CHECK(fdd_dgemm(ctx, ta, tb, M, N, K, neg, A, lda, B, ldb, C1, N, acc, NULL, &e) == FDD_OK, "%s",
+                      e.msg);
+                CHECK(memcmp(C0, C1, M * N * sizeof(double)) == 0, "dgemm %s threads %d ta %d tb %d neg %d acc %d differs",
+                      fdd_isa_name((fdd_isa)isa), th, ta, tb, neg, acc);
+                fdd_ctx_free(ctx);
+            }
+        }
+    }
+    free(A); free(B); free(C0); free(C1);
+}
+
+/* fdd_frechet gives the same bits on every ISA (the GEMM is canonical, the
+ * rest is portable code). */
+static void test_isa_identical(void) {
+    size_t d = 150;
+    uint64_t seed = 99;
+    double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
+           *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
+    for (int m = 0; m < 2; m++) {
+        double *s = m ? s2 : s1;
+        for (size_t i = 0; i < d * d; i++) x[i] = test_rng_float(&seed) * (1 + (double)(i % d) / 16);
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j <= i; j++) {
+                double v = 0;
+                for (size_t k = 0; k < d; k++) v += x[i * d + k] * x[j * d + k];
+                s[i * d + j] = v;
+            }
+    }
+    fdd_fd_result r[FDD_ISA_COUNT];
+    int have = 0;
+    for (int isa = FDD_ISA_SCALAR; isa <= FDD_ISA_AVX512; isa++) {
+        if (!fdd_isa_available((fdd_isa)isa)) continue;
+        fdd_ctx *ctx;
+        fdd_error e;
+        REQUIRE(fdd_ctx_create(&ctx, 2, (fdd_isa)isa, &e) == FDD_OK, "%s", e.msg);
+        CHECK(fdd_frechet(ctx, d, mu, s1, mu, s2, &r[isa], &e) == FDD_OK, "%s", e.msg);
+        fdd_ctx_free(ctx);
+        CHECK(memcmp(&r[isa], &r[FDD_ISA_SCALAR], sizeof r[0]) == 0, "%s: %.17g vs scalar %.17g",
+              fdd_isa_name((fdd_isa)isa), r[isa].sqrt_trace, r[FDD_ISA_SCALAR].sqrt_trace);
+        have++;
+    }
+    CHECK(have >= 1, "no ISA available");
+    free(x); free(s1); free(s2); free(mu);
+}
 static void test_commuting_200(void) { commuting(200, 2); }
 
 static void test_threads_identical(void) {
@@ -167,6 +247,9 @@ static void test_bad_input(void) {
 int main(void) {
     RUN(test_commuting_64);
     RUN(test_commuting_200);
+    RUN(test_commuting_512);
+    RUN(test_dgemm_identical);
+    RUN(test_isa_identical);
     RUN(test_threads_identical);
     RUN(test_golden_full);
     RUN(test_golden_rank_deficient);

@@ -19,6 +19,12 @@ Generator shared with the C test (tests/test_inception.c, tw_* helpers there):
     bn.running_var   0.75f + 0.5f*|u|
     fc.weight        u * (float)sqrt(3/2048)
     fc.bias          0.1f*u
+  Then the BatchNorm running statistics are calibrated like a trained
+  network's (otherwise random offsets leave many ReLU features dead or
+  nearly so): one pass over the 16 golden inputs in training mode with
+  momentum 1 replaces running_mean/var by the batch statistics.  Those
+  17,216 x 2 floats are committed (bn_stats.f32: per conv in order, mean then
+  var) and the C test substitutes them for the generated values.
   Inputs (already "preprocessed": 3x299x299 in about [-1,1]): image i has its
   own stream seeded IMAGE_SEED + i; G = 4 + 6*(i%5); first 3*G*G grid values
   g[c][gy][gx] = u, then for c, y, x in C order
@@ -267,10 +273,25 @@ def main():
     wsha = fill_weights(model)
     nparams = sum(p.numel() for p in model.parameters())
     assert nparams == 23850960, nparams
-    if ckpt:
-        torch.save(model.state_dict(), ckpt)
     xs = make_inputs(NIMG)
     xsha = hashlib.sha256(xs.tobytes()).hexdigest()
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(xs))
+    model.eval()
+    stats = []
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        if not name.endswith("num_batches_tracked"):
+            h.update(t.numpy().astype("<f4").tobytes())
+        if name.endswith("running_mean") or name.endswith("running_var"):
+            stats.append(t.numpy().astype("<f4"))
+    wsha = h.hexdigest()
+    if ckpt:
+        torch.save(model.state_dict(), ckpt)
     with torch.no_grad():
         f, lg = model(torch.from_numpy(xs))
         f, lg = f.numpy(), lg.numpy()
@@ -280,15 +301,21 @@ def main():
         f1 = model(torch.from_numpy(xs))[0].numpy()
         torch.set_num_threads(2)
         fb = np.concatenate([model(torch.from_numpy(xs[i:i + 1]))[0].numpy() for i in range(NIMG)])
+        # float64 forward: the scale of float32 rounding through the network.
+        m64 = model.double()
+        f64 = m64(torch.from_numpy(xs).double())[0].numpy()
+        model.float()
+        f64.tofile("/tmp/inception_ref_f64.bin")
     sd = f.astype(np.float64).std(axis=0, ddof=1)
     live = sd > 0
-    for tag, g in (("1thread", f1), ("batch1", fb)):
+    for tag, g in (("1thread", f1), ("batch1", fb), ("float64", f64)):
         d = np.abs(g.astype(np.float64) - f)
         print("torch %s vs 2 threads: max |d|/sd = %.3g, max |d| = %.3g"
               % (tag, (d[:, live] / sd[live]).max(), d.max()))
     print("features: mean %.4g, sd over images: min %.3g median %.3g max %.3g, zero-sd %d"
           % (f.mean(), sd.min(), np.median(sd), sd.max(), int((~live).sum())))
     os.makedirs(OUT, exist_ok=True)
+    np.concatenate(stats).tofile(os.path.join(OUT, "bn_stats.f32"))
     f.astype("<f4").tofile(os.path.join(OUT, "features.f32"))
     lg.astype("<f4").tofile(os.path.join(OUT, "logits.f32"))
     with open(os.path.join(OUT, "golden.txt"), "w") as fp:

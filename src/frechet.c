@@ -9,17 +9,18 @@
  * factors are pivoted Cholesky factors (stopping at the first non-positive
  * pivot, which also gives the numerical rank of a singular covariance), and
  * the singular values come from a one-sided (Hestenes) Jacobi method with a
- * blocked round-robin ordering.  Singular values are computed directly, so
+ * blocked round-robin ordering, after a pivoted-QR preconditioning step
+ * (Drmač–Veselić); the products go through the double GEMM (src/dgemm.c).  Singular values are computed directly, so
  * no square root of an eigenvalue at rounding level is ever taken.
  *
  * Determinism: every reduction has a fixed order; threads only split work
- * into tasks whose outputs are disjoint (rows of a product, disjoint column
- * pairs of a Jacobi step), so the thread count never changes a bit. */
+ * into tasks whose outputs are disjoint (tiles of a product, disjoint block
+ * pairs of a Jacobi round), and the GEMM's chains are the same on every ISA,
+ * so neither the thread count nor the ISA changes a bit. */
 #include "gemm.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 /* Portable 2-wide double vectors (GNU vector extension: SSE2 on x86-64,
  * NEON on AArch64, scalar elsewhere; plain IEEE adds and multiplies, no
@@ -27,7 +28,6 @@
 typedef double v2d __attribute__((vector_size(16), aligned(8)));
 
 static inline v2d ld2(const double *p) { v2d v; memcpy(&v, p, sizeof v); return v; }
-static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
 static inline double hsum2(v2d v) { return v[0] + v[1]; }
 
 #define PAD4(n) (((n) + 3) & ~(size_t)3)
@@ -223,9 +223,6 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
 #endif
 #define JW (2 * JB)
 #define MAX_SWEEPS 40
-#ifndef INNER
-#define INNER 1
-#endif
 
 typedef struct jac_job {
     double *G;
@@ -261,9 +258,7 @@ static void jac_task(void *arg, size_t t, int thread) {
     fdd_dgemm_st(J->kern, 0, 1, w, w, len, 0, Xb, J->ld, Xb, J->ld, A, w, 0, ws);
     for (size_t i = 0; i < w * w; i++) U[i] = 0;
     for (size_t i = 0; i < w; i++) U[i * w + i] = 1;
-    long rot = 0, r1 = 1;
-    for (int pass = 0; pass < INNER && r1; pass++) {
-    r1 = 0;
+    long rot = 0;
     for (size_t p = 0; p < w; p++)
         for (size_t q = p + 1; q < w; q++) {
             double al = A[p * w + p], be = A[q * w + q], ga = A[p * w + q];
@@ -294,9 +289,7 @@ static void jac_task(void *arg, size_t t, int thread) {
                 uq[k] = sn * a + c * b;
             }
             rot++;
-            r1++;
         }
-    }
     J->rot[t] = rot;
     if (!rot) return;
     for (size_t i = 0, r = 0; i < nb; r += nr[i], i++) {
@@ -349,7 +342,6 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
             ring[1] = last;
         }
-        if (getenv("FDD_JDEBUG")) fprintf(stderr, "sweep %d rotations %ld\n", sw, total);
         if (total == 0) break;
     }
     if (sw > MAX_SWEEPS) {

@@ -244,6 +244,31 @@ static void test_bad_input(void) {
     CHECK(fdd_frechet(NULL, 2, mu, z, mu, z, &r, &e) == FDD_OK && r.fd == 0 && r.rank1 == 0, "zero covariances");
 }
 
+/* Every allocation failure is a clean FDD_E_NOMEM (run under ASan by make test-san). */
+void fdd_alloc_fail_at(long n);
+static void test_alloc_failures(void) {
+    size_t d = 40;
+    uint64_t seed = 3;
+    double *s1 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j <= i; j++) s1[i * d + j] = (i == j ? 2.0 : 0.0) + 0.01 * test_rng_float(&seed);
+    fdd_ctx *ctx;
+    fdd_error e;
+    REQUIRE(fdd_ctx_create(&ctx, 2, FDD_ISA_AUTO, &e) == FDD_OK, "%s", e.msg);
+    int ok = 0;
+    for (long n = 1; n < 200 && !ok; n++) {
+        fdd_fd_result r;
+        fdd_alloc_fail_at(n);
+        fdd_status st = fdd_frechet(ctx, d, mu, s1, mu, s1, &r, &e);
+        fdd_alloc_fail_at(0);
+        CHECK(st == FDD_OK || st == FDD_E_NOMEM, "allocation %ld: status %d", n, (int)st);
+        ok = st == FDD_OK;
+    }
+    CHECK(ok, "never succeeded");
+    fdd_ctx_free(ctx);
+    free(s1); free(mu);
+}
+
 int main(void) {
     RUN(test_commuting_64);
     RUN(test_commuting_200);
@@ -254,5 +279,6 @@ int main(void) {
     RUN(test_golden_full);
     RUN(test_golden_rank_deficient);
     RUN(test_bad_input);
+    RUN(test_alloc_failures);
     return test_summary("frechet");
 }

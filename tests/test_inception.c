@@ -334,7 +334,13 @@ static void test_golden(void) {
         CHECK(forward(model, 1, (fdd_isa)isa, 299, 299, x + 3 * px, 1, 1, f, NULL) == FDD_OK, "fwd");
         CHECK(!memcmp(f, feat_c + 3 * FEAT, sizeof f), "isa %s differs at 299x299", fdd_isa_name((fdd_isa)isa));
     }
-    if (getenv("INCEPTION_DUMP")) { FILE *fp = fopen(getenv("INCEPTION_DUMP"), "wb"); if (fp) { fwrite(feat_c, sizeof *feat_c, NIMG * FEAT, fp); fclose(fp); } }
+    /* INCEPTION_DUMP=path saves the C features (float32) for diagnosis. */
+    const char *dump = getenv("INCEPTION_DUMP");
+    FILE *dfp = dump ? fopen(dump, "wb") : NULL;
+    if (dfp) {
+        fwrite(feat_c, sizeof *feat_c, NIMG * FEAT, dfp);
+        fclose(dfp);
+    }
     free(gf);
     free(gl);
     free(x);

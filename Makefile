@@ -76,7 +76,7 @@ SHARED_DATA ?= ../shared/data
 $(BUILD)/corpus: tests/corpus.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 test-corpus: $(BUILD)/corpus
-	@if [ -d "$(SHARED_DATA)" ]; then $(BUILD)/corpus tests/data/corpus-digests.txt $(SHARED_DATA); \
+	@if [ -d "$(SHARED_DATA)" ]; then $(BUILD)/corpus tests/data/corpus-digests.txt $(SHARED_DATA) --known tests/data/corpus-known.txt; \
 	 else echo "test-corpus: skipped: $(SHARED_DATA) is absent"; fi
 
 # Benchmarks: never part of the tests.  Medians and side-by-side ratios.

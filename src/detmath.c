@@ -102,3 +102,125 @@ float fdd_tanhf(float x) {
     double r = ax > 20.0 ? 1.0 : expm1_d(2.0 * ax) / (expm1_d(2.0 * ax) + 2.0);
     return (float)copysign(r, (double)x);
 }
+
+/* GELU, exact form: 0.5·x·(1 + erf(x·√½)) in float around fdd_erff. */
+float fdd_geluf(float x) { return 0.5f * x * (1.0f + fdd_erff(x * 0.70710678118654752f)); }
+
+/* ------------------------------------------- vectorised exp / erf (AVX-512)
+ *
+ * Softmax and GELU call exp and erf once per element; the scalar
+ * fdd_expf/fdd_erff dominate the non-GEMM time of a transformer.  These loops
+ * perform, lane by lane, exactly the double-precision operation sequence of
+ * detmath.c (separate multiplies and adds, no FMA, the same constants and
+ * the same special cases), so they return the same bits; the cross-ISA
+ * bit-identity tests compare them with the scalar path on whole models.
+ * Chosen by the context's ISA so a scalar context really runs the scalar
+ * code. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define DETMATH_AVX512 1
+
+__attribute__((target("avx512f"))) static void exp_avx512(float *p, size_t n) {
+    const __m512d LOG2E = _mm512_set1_pd(1.4426950408889634), LN2 = _mm512_set1_pd(0.6931471805599453);
+    const __m512d SHIFT = _mm512_set1_pd(0x1.8p52);
+    static const double inv_fact[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                        1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+                                        1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5,
+                                        1.0, 1.0};
+    const __m512i shift_bits = _mm512_castpd_si512(SHIFT), bias = _mm512_set1_epi64(1023);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xf = _mm256_loadu_ps(p + i);
+        __m512d x = _mm512_cvtps_pd(xf);
+        __m512d t = _mm512_add_pd(_mm512_mul_pd(x, LOG2E), SHIFT);
+        __m512d nn = _mm512_sub_pd(t, SHIFT);
+        __m512d r = _mm512_sub_pd(x, _mm512_mul_pd(nn, LN2));
+        __m512d q = _mm512_set1_pd(inv_fact[0]);
+        for (int k = 1; k < 13; k++) q = _mm512_add_pd(_mm512_mul_pd(q, r), _mm512_set1_pd(inv_fact[k]));
+        /* 2^n: t = SHIFT + n exactly, so bits(t) - bits(SHIFT) = n. */
+        __m512i e = _mm512_add_epi64(_mm512_sub_epi64(_mm512_castpd_si512(t), shift_bits), bias);
+        __m512d scale = _mm512_castsi512_pd(_mm512_slli_epi64(e, 52));
+        __m256 y = _mm512_cvtpd_ps(_mm512_mul_pd(q, scale));
+        /* Special cases as fdd_expf: NaN, overflow, underflow. */
+        __m256 big = _mm256_cmp_ps(xf, _mm256_set1_ps(88.72283935546875f), _CMP_GT_OQ);
+        __m256 small = _mm256_cmp_ps(xf, _mm256_set1_ps(-104.0f), _CMP_LT_OQ);
+        __m256 nan = _mm256_cmp_ps(xf, xf, _CMP_UNORD_Q);
+        y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), big);
+        y = _mm256_blendv_ps(y, _mm256_setzero_ps(), small);
+        y = _mm256_blendv_ps(y, xf, nan);
+        _mm256_storeu_ps(p + i, y);
+    }
+    for (; i < n; i++) p[i] = fdd_expf(p[i]);
+}
+
+/* p[i] = fdd_geluf(p[i]) = 0.5·x·(1 + erf(x·√½)) with fdd_erff's bits. */
+__attribute__((target("avx512f"))) static void gelu_avx512(float *p, size_t n) {
+    __m512d C[13], TY[11];
+    for (int k = 0; k < 13; k++)
+        C[k] = _mm512_setr_pd(ERF_POLY[0][k], ERF_POLY[1][k], ERF_POLY[2][k], ERF_POLY[3][k],
+                              ERF_POLY[4][k], ERF_POLY[5][k], ERF_POLY[6][k], ERF_POLY[7][k]);
+    for (int k = 0; k < 11; k++) TY[k] = _mm512_set1_pd(ERF_TAYLOR[k]);
+    const __m512d half = _mm512_set1_pd(0.5), two = _mm512_set1_pd(2.0), four = _mm512_set1_pd(4.0);
+    const __m512d q75 = _mm512_set1_pd(0.75), one = _mm512_set1_pd(1.0);
+    const __m512i absmask = _mm512_set1_epi64(0x7fffffffffffffffLL);
+    const __m512i signmask = _mm512_set1_epi64((long long)0x8000000000000000ULL);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xf = _mm256_loadu_ps(p + i);
+        __m256 u = _mm256_mul_ps(xf, _mm256_set1_ps(0.70710678118654752f));
+        __m512d x = _mm512_cvtps_pd(u);
+        __m512d ax = _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(x), absmask));
+        /* |x| < 0.5: odd Taylor series in z = x². */
+        __m512d z = _mm512_mul_pd(ax, ax), pt = TY[10];
+        for (int k = 9; k >= 0; k--) pt = _mm512_add_pd(_mm512_mul_pd(pt, z), TY[k]);
+        pt = _mm512_mul_pd(ax, pt);
+        /* 0.5 <= |x| < 4: segment polynomials in t. */
+        __m256i seg = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_sub_pd(ax, half), two));
+        __m512i idx = _mm512_cvtepi32_epi64(seg);
+        __m512d segd = _mm512_cvtepi32_pd(seg);
+        __m512d t = _mm512_mul_pd(_mm512_sub_pd(ax, _mm512_add_pd(q75, _mm512_mul_pd(half, segd))), four);
+        __m512d pp = _mm512_permutexvar_pd(idx, C[12]);
+        for (int k = 11; k >= 0; k--)
+            pp = _mm512_add_pd(_mm512_mul_pd(pp, t), _mm512_permutexvar_pd(idx, C[k]));
+        __mmask8 lo = _mm512_cmp_pd_mask(ax, half, _CMP_LT_OQ);
+        __mmask8 hi = _mm512_cmp_pd_mask(ax, four, _CMP_GE_OQ);
+        __m512d r = _mm512_mask_blend_pd(lo, pp, pt);
+        r = _mm512_mask_blend_pd(hi, r, one);
+        r = _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(r),   /* copysign, r >= 0 */
+                                                 _mm512_and_si512(_mm512_castpd_si512(x), signmask)));
+        __m256 e = _mm512_cvtpd_ps(r);
+        __m256 nan = _mm256_cmp_ps(u, u, _CMP_UNORD_Q);
+        e = _mm256_blendv_ps(e, u, nan);
+        /* 0.5f * x * (1.0f + erf) in float, as gelu(). */
+        __m256 g = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), xf),
+                                 _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(p + i, g);
+    }
+    for (; i < n; i++) p[i] = fdd_geluf(p[i]);
+}
+#endif
+
+/* In-place exp / GELU over n floats: the vector loop when the context's ISA
+ * is AVX-512, else the scalar functions (same bits either way). */
+void fdd_expf_n(fdd_isa isa, float *p, size_t n) {
+#ifdef DETMATH_AVX512
+    if (isa == FDD_ISA_AVX512) {
+        exp_avx512(p, n);
+        return;
+    }
+#endif
+    (void)isa;
+    for (size_t i = 0; i < n; i++) p[i] = fdd_expf(p[i]);
+}
+
+void fdd_gelu_n(fdd_isa isa, float *p, size_t n) {
+#ifdef DETMATH_AVX512
+    if (isa == FDD_ISA_AVX512) {
+        gelu_avx512(p, n);
+        return;
+    }
+#endif
+    (void)isa;
+    for (size_t i = 0; i < n; i++) p[i] = fdd_geluf(p[i]);
+}
+

@@ -177,7 +177,7 @@ fdd_status fdd_gemm_run(fdd_ctx *ctx, const fdd_gemm_op *op, fdd_error *err) {
      * Speed only: results never depend on the split. */
     size_t task_m = op->m, task_n = op->n;
     if (nt > 1) {
-        size_t want = nt * 2;
+        size_t want = nt;   /* one task per thread: each task repacks its operand */
         size_t npanels = (op->n + NR - 1) / NR, mpanels = (op->m + MR - 1) / MR;
         bool split_n = op->n >= op->m ? npanels >= nt : mpanels < nt;
         if (split_n) task_n = (npanels + want - 1) / want * NR;

@@ -129,6 +129,13 @@ fdd_status fdd_outfile_write(fdd_outfile *o, const void *data, size_t len, fdd_e
 fdd_status fdd_outfile_commit(fdd_outfile *o, fdd_error *err);   /* flush, fsync, rename */
 void fdd_outfile_abort(fdd_outfile *o);                           /* remove the temp file */
 
+/* Deterministic math over arrays (src/detmath.c): in place, the same bits
+ * as the scalar fdd_expf / fdd_geluf on every ISA; AVX-512 vector loops when
+ * isa says so. */
+float fdd_geluf(float x);
+void fdd_expf_n(fdd_isa isa, float *p, size_t n);
+void fdd_gelu_n(fdd_isa isa, float *p, size_t n);
+
 /* Kernel table lookup (src/gemm.c); the GEMM internals are in src/gemm.h. */
 typedef struct fdd_gemm_kernel fdd_gemm_kernel;
 const fdd_gemm_kernel *fdd_gemm_kernel_for(fdd_isa isa);

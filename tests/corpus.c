@@ -1,6 +1,6 @@
 /* corpus.c — checks fdd's decoders against Pillow on a folder of real files.
  *
- *   corpus DIGESTS ROOT [-v]
+ *   corpus DIGESTS ROOT [-v] [--known FILE]
  *
  * DIGESTS comes from tests/reference/pillow_digests.py (lines
  * "<path> <w> <h> <sha256>" or "<path> ERROR <class>", paths relative to ROOT).
@@ -10,6 +10,8 @@
  * files both refused, and files fdd decoded but Pillow refused.  Exit status
  * 1 on any pixel mismatch (a decoded image that differs from Pillow's), 2 on
  * usage or I/O problems.  -v lists every file that is not a match.
+ * --known FILE lists mismatches that are understood and accepted (one path
+ * per line, then '#' and the reason); they are reported, not failed.
  *
  * Built against libfdd: cc -Iinclude -Isrc tests/corpus.c libfdd.a -lm -pthread */
 #include "fdd.h"
@@ -18,9 +20,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MATCH, MISMATCH, REFUSED_UNSUPPORTED, REFUSED_ERROR, BOTH_ERROR, EXTRA_OK, NCAT };
+enum { MATCH, MISMATCH, REFUSED_UNSUPPORTED, REFUSED_ERROR, BOTH_ERROR, EXTRA_OK, KNOWN_DIFF, NCAT };
 static const char *cat_name[NCAT] = {"bit-exact",         "MISMATCH",           "refused (unsupported)",
-                                     "refused (error)",   "both errored",       "fdd decoded, Pillow errored"};
+                                     "refused (error)",   "both errored",       "fdd decoded, Pillow errored",
+                                     "known difference"};
+
+static char known[64][512];
+static int nknown;
+
+static void load_known(const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    if (!f) { fprintf(stderr, "%s: cannot open\n", path); exit(2); }
+    while (nknown < 64 && fgets(line, sizeof line, f))
+        if (line[0] != '#' && sscanf(line, "%511s", known[nknown]) == 1) nknown++;
+    fclose(f);
+}
+
+static int is_known(const char *rel) {
+    for (int i = 0; i < nknown; i++)
+        if (!strcmp(known[i], rel)) return 1;
+    return 0;
+}
 enum { F_PNG, F_JPEG, F_OTHER, NFMT };
 static const char *fmt_name[NFMT] = {"PNG", "JPEG", "other"};
 
@@ -64,10 +85,14 @@ static void unescape(char *s) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s DIGESTS ROOT [-v]\n", argv[0]);
+        fprintf(stderr, "usage: %s DIGESTS ROOT [-v] [--known FILE]\n", argv[0]);
         return 2;
     }
-    int verbose = argc > 3 && strcmp(argv[3], "-v") == 0;
+    int verbose = 0;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "-v")) verbose = 1;
+        else if (!strcmp(argv[i], "--known") && i + 1 < argc) load_known(argv[++i]);
+    }
     FILE *f = fopen(argv[1], "r");
     if (!f) {
         fprintf(stderr, "%s: cannot open\n", argv[1]);
@@ -108,7 +133,7 @@ int main(int argc, char **argv) {
                 fdd_sha256_final(&h, dig);
                 fdd_sha256_hex(dig, hex);
                 int same = im.width == atoi(a) && im.height == atoi(b) && strcmp(hex, c) == 0;
-                cat = same ? MATCH : MISMATCH;
+                cat = same ? MATCH : is_known(rel) ? KNOWN_DIFF : MISMATCH;
                 if (!same)
                     snprintf(detail, sizeof detail, "fdd %dx%d, Pillow %sx%s", im.width, im.height, a, b);
             }

@@ -2,7 +2,7 @@
  * libm (in float ulps, over every float in the useful range sampled densely),
  * special values, and fixed bit patterns that must never change. */
 #include "test.h"
-#include "fdd.h"
+#include "internal.h"
 
 #include <math.h>
 
@@ -63,11 +63,32 @@ static void test_golden_bits(void) {
     CHECK(h == 0x41fef826a9e20a17ull, "the functions changed: hash %016llx", (unsigned long long)h);
 }
 
+/* The array versions (vector loops on AVX-512) give the scalar bits. */
+static void test_arrays(void) {
+    enum { N = 100003 };
+    static float x[N], a[N], b[N];
+    uint64_t seed = 9;
+    for (int i = 0; i < N; i++) x[i] = test_rng_float(&seed) * (i % 7 == 0 ? 120.0f : 12.0f);
+    x[0] = NAN; x[1] = INFINITY; x[2] = -INFINITY; x[3] = -0.0f; x[4] = 88.8f; x[5] = -104.5f;
+    for (int isa = 0; isa < FDD_ISA_COUNT; isa++) {
+        if (!fdd_isa_available((fdd_isa)isa)) continue;
+        memcpy(a, x, sizeof x);
+        fdd_expf_n((fdd_isa)isa, a, N);
+        for (int i = 0; i < N; i++) b[i] = fdd_expf(x[i]);
+        CHECK(!memcmp(a, b, sizeof a), "expf_n on %s differs from fdd_expf", fdd_isa_name((fdd_isa)isa));
+        memcpy(a, x, sizeof x);
+        fdd_gelu_n((fdd_isa)isa, a, N);
+        for (int i = 0; i < N; i++) b[i] = fdd_geluf(x[i]);
+        CHECK(!memcmp(a, b, sizeof a), "gelu_n on %s differs from fdd_geluf", fdd_isa_name((fdd_isa)isa));
+    }
+}
+
 int main(void) {
     RUN(test_special);
     RUN(test_exp);
     RUN(test_erf);
     RUN(test_tanh);
     RUN(test_golden_bits);
+    RUN(test_arrays);
     return test_summary("detmath");
 }

@@ -1,6 +1,6 @@
 /* cli.c — the fdd command: a thin layer over include/fdd.h.
  *
- *   fdd compare A B [--model M[,M2...]] [--profile P] [--threads N] [--batch N] [--json] [--force] [--skip-bad]
+ *   fdd compare A B [--model M[,M2...]] [--profile P] [--feature F] [--threads N] [--batch N] [--json] [--force] [--skip-bad]
  *   fdd stats DIR -o OUT.npz [--model M] [--profile P]
  *   fdd merge PART.npz... -o OUT.npz
  *   fdd features DIR -o OUT.npy [--model M] [--profile P]
@@ -24,6 +24,7 @@
 typedef struct opts {
     const char *models;      /* comma-separated */
     const char *profile;
+    const char *feature;     /* ViT output: cls, mean, cls+mean, head-hidden, ... */
     const char *out;
     int threads, batch;
     bool json, force, skip_bad;
@@ -49,6 +50,7 @@ static int usage(void) {
           "  fdd preprocess IMAGE -o OUT.npy [--model M] [--profile P]\n"
           "models: a .fdw path or a name in weights/ (inception -> weights/inception-fid.fdw); default inception.\n"
           "profiles: pytorch-fid (default for inception), tf1, clean; dino, dgm-eval for ViTs.\n"
+          "--feature (ViTs): cls (default), mean, cls+mean, head-hidden, head-hidden-linear.\n"
           "environment: FDD_THREADS, FDD_ISA=scalar|avx2|avx512|neon, FDD_WEIGHTS (weights folder).\n",
           stderr);
     return 2;
@@ -65,6 +67,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--skip-bad")) o->skip_bad = true;
         else if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && next) o->models = argv[++i];
         else if (!strcmp(a, "--profile") && next) o->profile = argv[++i];
+        else if (!strcmp(a, "--feature") && next) o->feature = argv[++i];
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && next) o->out = argv[++i];
         else if (!strcmp(a, "--threads") && next) o->threads = atoi(argv[++i]);
         else if (!strcmp(a, "--batch") && next) o->batch = atoi(argv[++i]);
@@ -126,10 +129,12 @@ static fdd_status open_models(const opts *o, model_run *runs, int *nruns, fdd_er
         memset(r, 0, sizeof *r);
         fdd_status s = resolve_model(tok, r->path, sizeof r->path, err);
         if (!s) s = fdd_model_open(r->path, &r->m, err);
+        if (!s && o->feature) s = fdd_model_set_feature(r->m, o->feature, err);
         if (!s) s = fdd_model_preprocess_config(r->m, o->profile, &r->cfg, err);
         if (s) { model_runs_close(runs, *nruns + (r->m != NULL)); return s; }
-        snprintf(r->identity, sizeof r->identity, "%s:%.16s", fdd_model_arch(r->m),
-                 fdd_weights_sha256(fdd_model_weights(r->m)));
+        snprintf(r->identity, sizeof r->identity, "%s:%.16s%s%s", fdd_model_arch(r->m),
+                 fdd_weights_sha256(fdd_model_weights(r->m)), o->feature ? ":" : "",
+                 o->feature ? o->feature : "");
         (*nruns)++;
     }
     return FDD_OK;

@@ -186,6 +186,10 @@ struct fdd_ctx {
     void *arg;
     size_t ntasks;
     _Atomic size_t next;
+    /* scratch for the GEMM's packing buffers, kept between calls so a
+     * forward pass does not fault in fresh pages for every layer */
+    void *scratch;
+    size_t scratch_size;
 };
 
 struct worker_arg { fdd_ctx *ctx; int id; };
@@ -293,8 +297,19 @@ fdd_status fdd_ctx_create(fdd_ctx **out, int nthreads, fdd_isa isa, fdd_error *e
     return FDD_OK;
 }
 
+void *fdd_ctx_scratch(fdd_ctx *c, size_t bytes) {
+    if (bytes <= c->scratch_size) return c->scratch;
+    void *p = fdd_aligned_alloc(bytes);
+    if (!p) return NULL;
+    fdd_aligned_free(c->scratch);
+    c->scratch = p;
+    c->scratch_size = bytes;
+    return p;
+}
+
 void fdd_ctx_free(fdd_ctx *c) {
     if (!c) return;
+    fdd_aligned_free(c->scratch);
     if (c->workers) {
         pthread_mutex_lock(&c->mu);
         c->quit = true;

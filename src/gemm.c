@@ -100,7 +100,8 @@ typedef struct job {
     const fdd_gemm_kernel *kern;
     size_t task_m, task_n, tasks_n;   /* a task is a task_m x task_n region of C */
     size_t kc;                        /* K block: K split into equal blocks <= KC */
-    float **bufs;           /* per thread: packed A block, packed B block, edge tile */
+    float *ws;              /* per thread t at ws + t*per_thread: packed A, packed B, edge tile */
+    size_t per_thread;
     size_t a_floats, b_floats;
 } job;
 
@@ -152,7 +153,7 @@ static void run_task(void *arg, size_t task, int thread) {
     size_t m0 = (task / jb->tasks_n) * jb->task_m, n0 = (task % jb->tasks_n) * jb->task_n;
     size_t m1 = op->m - m0 < jb->task_m ? op->m : m0 + jb->task_m;
     size_t n1 = op->n - n0 < jb->task_n ? op->n : n0 + jb->task_n;
-    float *pa = jb->bufs[thread], *pb = pa + jb->a_floats, *t = pb + jb->b_floats;
+    float *pa = jb->ws + (size_t)thread * jb->per_thread, *pb = pa + jb->a_floats, *t = pb + jb->b_floats;
 
     for (size_t j0 = n0; j0 < n1; j0 += NC_MAX) {
         size_t nc = n1 - j0 < NC_MAX ? n1 - j0 : NC_MAX;
@@ -203,18 +204,15 @@ fdd_status fdd_gemm_run(fdd_ctx *ctx, const fdd_gemm_op *op, fdd_error *err) {
     size_t total;
     if (!fdd_mul_ok(per_thread, nt * sizeof(float), &total))
         return fdd_fail(err, FDD_E_NOMEM, "gemm: workspace size overflows");
-    float *ws = fdd_aligned_alloc(total);
-    float **bufs = fdd_malloc(nt * sizeof *bufs);
-    if (!ws || !bufs) {
-        fdd_aligned_free(ws);
-        fdd_free(bufs);
+    float *ws = ctx ? fdd_ctx_scratch(ctx, total) : fdd_aligned_alloc(total);
+    if (!ws) {
+        if (!ctx) fdd_aligned_free(ws);
         return fdd_fail(err, FDD_E_NOMEM, "gemm: cannot allocate %zu bytes of packing buffers", total);
     }
-    for (size_t t = 0; t < nt; t++) bufs[t] = ws + t * per_thread;
-    jb.bufs = bufs;
+    jb.ws = ws;
+    jb.per_thread = per_thread;
     fdd_parallel(ctx, run_task, &jb, ((op->m + task_m - 1) / task_m) * jb.tasks_n);
-    fdd_free(bufs);
-    fdd_aligned_free(ws);
+    if (!ctx) fdd_aligned_free(ws);
     return FDD_OK;
 }
 

@@ -16,6 +16,14 @@ fdd_status fdd_decode_png(const uint8_t *data, size_t len, const char *name, fdd
                           fdd_error *err);
 fdd_status fdd_decode_jpeg(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                            fdd_error *err);
+/* src/formats.c: binary PNM (P4/P5/P6, 8/16-bit), BMP (raw, bitfields,
+ * RLE4/RLE8), GIF (first frame). */
+fdd_status fdd_decode_pnm(const uint8_t *data, size_t len, const char *name, fdd_image *out,
+                          fdd_error *err);
+fdd_status fdd_decode_bmp(const uint8_t *data, size_t len, const char *name, fdd_image *out,
+                          fdd_error *err);
+fdd_status fdd_decode_gif(const uint8_t *data, size_t len, const char *name, fdd_image *out,
+                          fdd_error *err);
 
 /* Checks width x height against Pillow's bomb limit and allocates the RGB
  * buffer; the one place decoders get pixel memory from. */

@@ -112,6 +112,10 @@ static inline void fdd_arena_reset(fdd_arena *a, size_t mark) { a->used = mark; 
  * thread ran what. */
 typedef void (*fdd_task_fn)(void *arg, size_t task, int thread);
 void fdd_parallel(fdd_ctx *ctx, fdd_task_fn fn, void *arg, size_t ntasks);
+/* A 64-byte aligned scratch block owned by ctx, at least `bytes` long, valid
+ * until the next call (grown, never shrunk).  For one user at a time: the
+ * GEMM driver's packing buffers.  NULL if the allocation fails. */
+void *fdd_ctx_scratch(fdd_ctx *ctx, size_t bytes);
 
 /* ------------------------------------------------------------------- files */
 

@@ -78,6 +78,14 @@ const fdd_weights *fdd_model_weights(const fdd_model *m) { return m->w; }
 size_t fdd_model_dim(const fdd_model *m) { return m->dim; }
 size_t fdd_model_logits(const fdd_model *m) { return m->nlogits; }
 
+fdd_status fdd_model_set_feature(fdd_model *m, const char *name, fdd_error *err) {
+    if (!m || !name) return fdd_fail(err, FDD_E_ARG, "fdd_model_set_feature: NULL argument");
+    if (m->arch->set_feature) return m->arch->set_feature(m, name, err);
+    if (!strcmp(name, "default")) return FDD_OK;
+    return fdd_fail(err, FDD_E_UNSUPPORTED, "%s: arch %s has only its default feature, not '%s'",
+                    fdd_weights_path(m->w), m->arch->name, name);
+}
+
 fdd_status fdd_model_preprocess_config(const fdd_model *m, const char *profile, fdd_preprocess *cfg,
                                        fdd_error *err) {
     memset(cfg, 0, sizeof *cfg);

@@ -20,6 +20,9 @@ typedef struct fdd_arch {
     fdd_status (*forward)(fdd_model *m, fdd_ctx *ctx, const fdd_preprocess *cfg,
                           const float *inputs, size_t n, float *features, float *logits,
                           fdd_error *err);
+    /* Selects the output feature by name (sets m->dim); NULL if the
+     * architecture has only its default feature. */
+    fdd_status (*set_feature)(fdd_model *m, const char *name, fdd_error *err);
 } fdd_arch;
 
 struct fdd_model {

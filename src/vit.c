@@ -210,19 +210,13 @@ static fdd_status vit_open(fdd_model *m, fdd_error *err) {
     return FDD_OK;
 }
 
-/* Feature choice (declared in fdd.h): "cls" (default: the CLS token after
+/* Feature choice (fdd_model_set_feature): "cls" (default: the CLS token after
  * the final norm, DINO's output and DINOv2's x_norm_clstoken), "mean" (mean
  * of the normed patch tokens, registers excluded), "cls+mean" ([cls, mean]
  * concatenated, 2D), "head-hidden" (DINO training checkpoints: the DINO
  * head's second hidden layer after its GELU, head.mlp.2 -> GELU, 2048-d) and
  * "head-hidden-linear" (the same layer before the GELU). */
-fdd_status fdd_model_set_feature(fdd_model *m, const char *name, fdd_error *err) {
-    if (!m || !name) return fdd_fail(err, FDD_E_ARG, "fdd_model_set_feature: NULL argument");
-    if (m->arch != &fdd_arch_vit) {
-        if (!strcmp(name, "default")) return FDD_OK;
-        return fdd_fail(err, FDD_E_UNSUPPORTED, "%s: feature '%s' needs a ViT model",
-                        fdd_weights_path(m->w), name);
-    }
+static fdd_status vit_set_feature(fdd_model *m, const char *name, fdd_error *err) {
     vit *v = m->impl;
     int f;
     size_t dim;
@@ -777,4 +771,5 @@ const fdd_arch fdd_arch_vit = {
     .close = vit_close,
     .preprocess_config = vit_preprocess_config,
     .forward = vit_forward,
+    .set_feature = vit_set_feature,
 };

@@ -169,6 +169,14 @@ def main():
             paths = f.read().split()
         check(len(paths) == len(pngs) and paths == sorted(paths, key=lambda p: p.split("/")), "sorted sidecar")
 
+        # --feature: other ViT outputs; the head's layer needs a checkpoint with a head
+        f2 = os.path.join(tmp, "f2.npy")
+        check(run("features", a, "-o", f2, "--model", model, "--feature", "cls+mean").returncode == 0, "cls+mean")
+        with open(f2, "rb") as f:
+            check(b"'shape': (%d, 32)" % len(pngs) in f.read(128), "cls+mean is 2 x width")
+        r = run("features", a, "-o", f2, "--model", model, "--feature", "head-hidden", ok=False)
+        check(r.returncode != 0 and "head" in r.stderr, "head-hidden without a head: " + r.stderr)
+
         # a bad image: error naming it, or skipped with --skip-bad; no partial output
         with open(os.path.join(a, "zz_bad.png"), "wb") as f:
             f.write(b"\x89PNG\r\n\x1a\nbroken")

@@ -25,6 +25,7 @@ typedef struct opts {
     const char *models;      /* comma-separated */
     const char *profile;
     const char *feature;     /* ViT output: cls, mean, cls+mean, head-hidden, ... */
+    const char *resize, *crop;   /* ViT preprocessing overrides: N (shorter side) or WxH; N or WxH */
     const char *out;
     int threads, batch;
     bool json, force, skip_bad;
@@ -51,6 +52,7 @@ static int usage(void) {
           "models: a .fdw path or a name in weights/ (inception -> weights/inception-fid.fdw); default inception.\n"
           "profiles: pytorch-fid (default for inception), tf1, clean; dino, dgm-eval for ViTs.\n"
           "--feature (ViTs): cls (default), mean, cls+mean, head-hidden, head-hidden-linear.\n"
+          "--resize N|WxH, --crop N|WxH (ViTs): override the profile's Pillow bicubic resize and centre crop.\n"
           "environment: FDD_THREADS, FDD_ISA=scalar|avx2|avx512|neon, FDD_WEIGHTS (weights folder).\n",
           stderr);
     return 2;
@@ -68,6 +70,8 @@ static int parse_opts(int argc, char **argv, opts *o) {
         else if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && next) o->models = argv[++i];
         else if (!strcmp(a, "--profile") && next) o->profile = argv[++i];
         else if (!strcmp(a, "--feature") && next) o->feature = argv[++i];
+        else if (!strcmp(a, "--resize") && next) o->resize = argv[++i];
+        else if (!strcmp(a, "--crop") && next) o->crop = argv[++i];
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && next) o->out = argv[++i];
         else if (!strcmp(a, "--threads") && next) o->threads = atoi(argv[++i]);
         else if (!strcmp(a, "--batch") && next) o->batch = atoi(argv[++i]);
@@ -108,6 +112,47 @@ static fdd_status resolve_model(const char *name, char *path, size_t cap, fdd_er
                     name, path, file);
 }
 
+/* "N" or "WxH", each 1..8192; h = 0 for a single number. */
+static bool parse_size(const char *s, int *w, int *h) {
+    char *end;
+    long a = strtol(s, &end, 10), b = 0;
+    if (*end == 'x') b = strtol(end + 1, &end, 10);
+    if (*end || a < 1 || a > 8192 || b < 0 || b > 8192 || (end[-1] == 'x')) return false;
+    *w = (int)a;
+    *h = (int)b;
+    return true;
+}
+
+/* --resize / --crop replace the profile's Pillow resize and centre crop
+ * (ViT profiles; the Inception profiles always feed 299x299). */
+static fdd_status apply_overrides(const opts *o, const fdd_model *m, fdd_preprocess *c, fdd_error *err) {
+    if (!o->resize && !o->crop) return FDD_OK;
+    if (strcmp(fdd_model_arch(m), "vit"))
+        return fdd_fail(err, FDD_E_ARG, "--resize/--crop apply to ViT models; profile %s fixes its input size",
+                        c->profile);
+    int w, h;
+    if (o->resize) {
+        if (!parse_size(o->resize, &w, &h)) return fdd_fail(err, FDD_E_ARG, "--resize %s: want N or WxH", o->resize);
+        c->resize_w = w;
+        c->resize_h = h;
+        c->crop_w = c->crop_h = 0;
+        c->out_w = w;
+        c->out_h = h;
+    }
+    if (o->crop) {
+        if (!parse_size(o->crop, &w, &h)) return fdd_fail(err, FDD_E_ARG, "--crop %s: want N or WxH", o->crop);
+        c->crop_w = w;
+        c->crop_h = h ? h : w;
+        c->out_w = c->crop_w;
+        c->out_h = c->crop_h;
+    } else if (c->resize_h == 0) {
+        return fdd_fail(err, FDD_E_ARG, "--resize %s keeps the aspect ratio, so the input size varies: add --crop",
+                        o->resize);
+    }
+    snprintf(c->profile, sizeof c->profile, "r%dx%d-c%dx%d", c->resize_w, c->resize_h, c->crop_w, c->crop_h);
+    return FDD_OK;
+}
+
 typedef struct model_run {
     fdd_model *m;
     char path[1024];
@@ -131,6 +176,7 @@ static fdd_status open_models(const opts *o, model_run *runs, int *nruns, fdd_er
         if (!s) s = fdd_model_open(r->path, &r->m, err);
         if (!s && o->feature) s = fdd_model_set_feature(r->m, o->feature, err);
         if (!s) s = fdd_model_preprocess_config(r->m, o->profile, &r->cfg, err);
+        if (!s) s = apply_overrides(o, r->m, &r->cfg, err);
         if (s) { model_runs_close(runs, *nruns + (r->m != NULL)); return s; }
         snprintf(r->identity, sizeof r->identity, "%s:%.16s%s%s", fdd_model_arch(r->m),
                  fdd_weights_sha256(fdd_model_weights(r->m)), o->feature ? ":" : "",

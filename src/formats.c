@@ -611,14 +611,15 @@ fdd_status fdd_decode_gif(const uint8_t *d, size_t len, const char *name, fdd_im
     unsigned bits = d[pos++];
     fdd_status s = bomb_check(w, h, name, err);
     if (s) return s;
-    if (x1 == x0 || y1 == y0) return fdd_fail(err, FDD_E_FORMAT, "%s: GIF frame is empty", name);
     /* One LZW code (>= 1 bit) yields at most 4096 pixels. */
     if ((x1 - x0) * (y1 - y0) / 32768 > len - pos)
         return fdd_fail(err, FDD_E_FORMAT, "%s: truncated: GIF data cannot hold the frame", name);
     uint8_t *idx = fdd_malloc((size_t)(w * h));
     if (!idx) return fdd_fail(err, FDD_E_NOMEM, "%s: out of memory", name);
     memset(idx, transparency >= 0 ? transparency : 0, (size_t)(w * h));
-    s = gif_lzw_decode(d, len, pos, bits, (flags & 64) != 0, idx, (size_t)w, (size_t)x0, (size_t)y0,
+    /* Pillow skips the decoder for an empty frame: the canvas stays filled. */
+    if (x1 > x0 && y1 > y0)
+        s = gif_lzw_decode(d, len, pos, bits, (flags & 64) != 0, idx, (size_t)w, (size_t)x0, (size_t)y0,
                        (size_t)(x1 - x0), (size_t)(y1 - y0), name, err);
     if (!s) s = fdd_image_alloc(out, w, h, name, err);
     if (!s) {

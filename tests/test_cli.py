@@ -177,6 +177,18 @@ def main():
         r = run("features", a, "-o", f2, "--model", model, "--feature", "head-hidden", ok=False)
         check(r.returncode != 0 and "head" in r.stderr, "head-hidden without a head: " + r.stderr)
 
+        # --resize / --crop replace the profile's geometry (recorded as the profile)
+        xr = os.path.join(tmp, "xr.npy")
+        r = run("preprocess", os.path.join(b, jpgs[0]), "-o", xr, "--model", model, "--resize", "160x128")
+        check(r.returncode == 0 and os.path.getsize(xr) == 128 + 3 * 160 * 128 * 4, "--resize WxH: " + r.stderr)
+        r = run("compare", a, b, "--model", model, "--resize", "96", "--crop", "64", "--json")
+        check(r.returncode == 0 and json.loads(r.stdout)[0]["profile"] == "r96x0-c64x64", "--resize N --crop M")
+        r = run("compare", a, b, "--model", model, "--resize", "96", ok=False)
+        check(r.returncode != 0 and "--crop" in r.stderr, "--resize N alone refused: " + r.stderr)
+        r = run("compare", a, b, "--model", "%s,%s" % (model, model), "--json")
+        recs = json.loads(r.stdout) if r.returncode == 0 else []
+        check(len(recs) == 2 and recs[0]["fd_hex"] == recs[1]["fd_hex"] == rec["fd_hex"], "two models, one pass")
+
         # a bad image: error naming it, or skipped with --skip-bad; no partial output
         with open(os.path.join(a, "zz_bad.png"), "wb") as f:
             f.write(b"\x89PNG\r\n\x1a\nbroken")

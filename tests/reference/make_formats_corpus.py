@@ -108,11 +108,12 @@ rle8 = bytes([3, 7, 0, 3, 1, 2, 3, 0, 0, 5, 9, 0, 0,    # row: run, absolute(odd
               20, 4, 0, 0,                             # run longer than the row: clipped
               0, 2, 9, 9, 1, 1, 2, 8, 0, 0,            # delta (1 right, 1 up), run, EOL
               0, 4, 1, 2, 3, 4, 2, 5, 0, 1])           # absolute(even), run, end of bitmap
-files["bmp_rle8.bmp"] = bmp(8, 8, 5, pal_bgrx(16, 40), rle8, comp=1)
+files["bmp_rle8_w9.bmp"] = bmp(8, 9, 4, pal_bgrx(16, 40), rle8, comp=1)
+files["bmp_rle8.bmp"] = bmp(8, 8, 4, pal_bgrx(16, 40), rle8, comp=1)
 files["bmp_rle8_short.bmp"] = bmp(8, 8, 9, pal_bgrx(16, 40), rle8, comp=1)
-files["bmp_rle8_topdown.bmp"] = bmp(8, 8, -5, pal_bgrx(16, 40), rle8, comp=1)
-files["bmp_rle8_grey.bmp"] = bmp(8, 8, 5, b"".join(bytes([i, i, i, 0]) for i in range(256)), rle8, comp=1)
-files["bmp_rle8_odd_offset.bmp"] = bmp(8, 8, 5, pal_bgrx(16, 40) + b"\0", rle8, comp=1, colors=16)
+files["bmp_rle8_topdown.bmp"] = bmp(8, 8, -4, pal_bgrx(16, 40), rle8, comp=1)
+files["bmp_rle8_grey.bmp"] = bmp(8, 8, 4, b"".join(bytes([i, i, i, 0]) for i in range(256)), rle8, comp=1)
+files["bmp_rle8_odd_offset.bmp"] = bmp(8, 8, 4, pal_bgrx(16, 40) + b"\0", rle8, comp=1, colors=16)
 rle4 = bytes([5, 0x12, 0, 5, 0x34, 0x56, 0x70, 0, 0, 0, 7, 0xAB, 0xCD, 0xEF, 0x10, 0, 0,
               0, 2, 0, 0, 2, 1, 3, 0xF1, 0, 0, 12, 0x9A, 0, 0, 9, 0x55, 0, 1])
 files["bmp_rle4.bmp"] = bmp(4, 9, 4, pal_bgrx(16, 41), rle4, comp=2)
@@ -172,12 +173,14 @@ fr = [smooth(20, 10, 53 + i).quantize(32) for i in range(3)]
 b = io.BytesIO(); fr[0].save(b, format="GIF", save_all=True, append_images=fr[1:], duration=50, loop=0); files["gif_pillow_anim.gif"] = b.getvalue()
 b = io.BytesIO(); smooth(20, 12, 56).quantize(16).save(b, format="GIF", transparency=3); files["gif_pillow_trns.gif"] = b.getvalue()
 p4 = bytes(rng_bytes(60, 12))
-idx = [int(v) % 6 for v in rng_bytes(61, 7 * 5)]
+idx = [int(v) % 4 for v in rng_bytes(61, 7 * 5)]
+idx6 = [int(v) % 6 for v in rng_bytes(61, 7 * 5)]
 files["gif_offset_frame.gif"] = gif(10, 8, p4, [(2, 1, 7, 5, None, False, 2, lzw_literal(2, idx))], ext=gce(5))
 files["gif_frame_outside.gif"] = gif(4, 4, p4, [(3, 2, 7, 5, None, False, 2, lzw_literal(2, idx))])
 files["gif_local_pal.gif"] = gif(7, 5, p4, [(0, 0, 7, 5, bytes(rng_bytes(62, 24)), True, 3, lzw_literal(3, idx))])
 files["gif_identity_pal.gif"] = gif(7, 5, bytes([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]), [(0, 0, 7, 5, None, False, 3, lzw_literal(3, idx))])
 files["gif_no_pal.gif"] = gif(7, 5, None, [(0, 0, 7, 5, None, False, 3, lzw_literal(3, idx))])
+files["gif_codes_past_clear.gif"] = gif(7, 5, p4, [(0, 0, 7, 5, None, False, 2, lzw_literal(2, idx6))])
 files["gif_early_end.gif"] = gif(7, 5, p4, [(0, 0, 7, 5, None, False, 2, lzw_literal(2, idx[:20]))])
 files["gif_truncated.gif"] = gif(7, 5, p4, [(0, 0, 7, 5, None, False, 2, lzw_literal(2, idx))])[:-12]
 files["gif_bits12.gif"] = gif(7, 5, p4, [(0, 0, 7, 5, None, False, 12, lzw_literal(12, idx))])

@@ -136,6 +136,11 @@ fdd_status fdd_decode_pnm(const uint8_t *d, size_t len, const char *name, fdd_im
     const uint8_t *p = d + pos;
     uint8_t *o = out->rgb;
     for (int64_t y = 0; y < h; y++, p += row) {
+        if (kind == 6 && maxval == 255) { /* raw RGB */
+            memcpy(o, p, row);
+            o += row;
+            continue;
+        }
         for (int64_t x = 0; x < w; x++, o += 3) {
             if (kind == 4) { /* "1;I": a set bit is black */
                 o[0] = o[1] = o[2] = (p[x >> 3] >> (7 - (x & 7)) & 1) ? 0 : 255;
@@ -163,6 +168,15 @@ static const int rm_bits[] = {1, 8, 1, 4, 8, 16, 16, 24, 32, 32, 32, 32, 32};
 /* One row of raw data in rawmode rm into RGB (after Pillow's conversion of
  * the image mode to RGB; 5/6-bit fields scale with integer division). */
 static void bmp_row(int rm, const uint8_t *p, int w, const uint8_t pal[256][3], uint8_t *o) {
+    /* The common layouts first, in tight loops. */
+    if (rm == RM_BGR) {
+        for (int x = 0; x < w; x++, o += 3, p += 3) { o[0] = p[2]; o[1] = p[1]; o[2] = p[0]; }
+        return;
+    }
+    if (rm == RM_P8) {
+        for (int x = 0; x < w; x++, o += 3) memcpy(o, pal[p[x]], 3);
+        return;
+    }
     for (int x = 0; x < w; x++, o += 3) {
         unsigned v;
         switch (rm) {
@@ -522,7 +536,9 @@ broken:
     return fdd_fail(err, FDD_E_FORMAT, "%s: broken GIF image data", name);
 }
 
-/* GifImageFile.data(): one sub-block; *blk = NULL for the terminator. */
+/* GifImageFile.data(): one sub-block of the returned length; *blk = NULL
+ * for the terminator or the end of the file (Python's None), else it points
+ * at the (possibly cut, even empty) block. */
 static size_t gif_sub(const uint8_t *d, size_t len, size_t *pos, const uint8_t **blk) {
     *blk = NULL;
     if (*pos >= len) return 0;
@@ -572,11 +588,11 @@ fdd_status fdd_decode_gif(const uint8_t *d, size_t len, const char *name, fdd_im
             uint8_t label = d[pos++];
             n = gif_sub(d, len, &pos, &blk);
             if (label == 249) {
-                if (!blk || ((blk[0] & 1) && n < 4) || n < 3)
+                if (!blk || n < 3 || ((blk[0] & 1) && n < 4))
                     return fdd_fail(err, FDD_E_FORMAT, "%s: bad GIF graphic control block", name);
                 if (blk[0] & 1) transparency = blk[3];
             } else if (label == 254) {
-                while (blk) gif_sub(d, len, &pos, &blk);
+                while (n) n = gif_sub(d, len, &pos, &blk);
                 continue;
             } else if (label == 255) {
                 if (!blk) return fdd_fail(err, FDD_E_FORMAT, "%s: bad GIF application block", name);
@@ -611,14 +627,22 @@ fdd_status fdd_decode_gif(const uint8_t *d, size_t len, const char *name, fdd_im
     unsigned bits = d[pos++];
     fdd_status s = bomb_check(w, h, name, err);
     if (s) return s;
-    /* One LZW code (>= 1 bit) yields at most 4096 pixels. */
-    if ((x1 - x0) * (y1 - y0) / 32768 > len - pos)
+    if (x0 == 0 && x1 == 0 && w * h / 32768 > len - pos)
+        return fdd_fail(err, FDD_E_FORMAT, "%s: truncated: GIF data cannot hold the frame", name);
+    if (x1 >= x0 && y1 >= y0 && (x1 - x0) * (y1 - y0) / 32768 > len - pos)
         return fdd_fail(err, FDD_E_FORMAT, "%s: truncated: GIF data cannot hold the frame", name);
     uint8_t *idx = fdd_malloc((size_t)(w * h));
     if (!idx) return fdd_fail(err, FDD_E_NOMEM, "%s: out of memory", name);
     memset(idx, transparency >= 0 ? transparency : 0, (size_t)(w * h));
-    /* Pillow skips the decoder for an empty frame: the canvas stays filled. */
-    if (x1 > x0 && y1 > y0)
+    /* Pillow's setimage reads a tile with x0 == x1 == 0 as "the whole image";
+     * other empty frames are "tile cannot extend outside image". */
+    if (x0 == 0 && x1 == 0) {
+        y0 = 0;
+        x1 = w;
+        y1 = h;
+    }
+    if (x1 == x0 || y1 == y0) s = fdd_fail(err, FDD_E_FORMAT, "%s: GIF frame is empty", name);
+    if (!s)
         s = gif_lzw_decode(d, len, pos, bits, (flags & 64) != 0, idx, (size_t)w, (size_t)x0, (size_t)y0,
                        (size_t)(x1 - x0), (size_t)(y1 - y0), name, err);
     if (!s) s = fdd_image_alloc(out, w, h, name, err);

@@ -49,9 +49,10 @@ fdd_status fdd_image_decode(const uint8_t *d, size_t len, const char *name, fdd_
     if (starts(d, len, "GIF8", 4)) return fdd_decode_gif(d, len, name, out, err);
     if (len >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6')
         return fdd_decode_pnm(d, len, name, out, err);
+    if (starts(d, len, "II*\0", 4) || starts(d, len, "MM\0*", 4))
+        return fdd_decode_tiff(d, len, name, out, err);
     const char *fmt = NULL;
-    if (starts(d, len, "II*\0", 4) || starts(d, len, "MM\0*", 4)) fmt = "TIFF";
-    else if (len >= 12 && starts(d, len, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0) fmt = "WebP";
+    if (len >= 12 && starts(d, len, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0) fmt = "WebP";
     if (fmt)
         return fdd_fail(err, FDD_E_UNSUPPORTED, "%s: unsupported format: %s is not decoded yet",
                         name, fmt);

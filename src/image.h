@@ -22,6 +22,10 @@ fdd_status fdd_decode_pnm(const uint8_t *data, size_t len, const char *name, fdd
                           fdd_error *err);
 fdd_status fdd_decode_bmp(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                           fdd_error *err);
+/* src/tiff.c: baseline TIFF (8-bit gray/palette/RGB/RGBA strips; none,
+ * PackBits, LZW, Deflate; predictor 2). */
+fdd_status fdd_decode_tiff(const uint8_t *data, size_t len, const char *name, fdd_image *out,
+                           fdd_error *err);
 fdd_status fdd_decode_gif(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                           fdd_error *err);
 

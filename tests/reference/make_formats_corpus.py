@@ -128,6 +128,7 @@ for y in range(40):
             n = int(r.integers(3, 30)); big += bytes([0, n]) + bytes(r.integers(0, 256, n, dtype=np.uint8)) + (b"\0" if n % 2 else b""); x += n
     big += b"\0\0"
 files["bmp_rle8_random.bmp"] = bmp(8, 60, 40, pal_bgrx(256, 43), bytes(big), comp=1)
+files["bmp_rle8_grey2.bmp"] = bmp(8, 4, 1, b"\0\0\0\0\xff\xff\xff\0", bytes([4, 1, 0, 1]), comp=1)  # mode "1": Pillow refuses
 files["bmp_rle8_24bit.bmp"] = bmp(24, 8, 5, b"", rle8, comp=1)
 
 # ------------------------------------------------------------------- GIF
@@ -189,7 +190,43 @@ files["gif_bits1.gif"] = gif(7, 5, p4[:6], [(0, 0, 7, 5, None, False, 1, lzw_lit
 files["gif_comment_app.gif"] = gif(7, 5, p4, [(0, 0, 7, 5, None, False, 2, lzw_literal(2, idx))],
                                    ext=b"!\xfe\x03abc\x02de\0" + b"!\xff\x0bNETSCAPE2.0\x03\x01\0\0\0" + b"!\x01\x00" + b"\x00")
 files["gif_no_image.gif"] = gif(7, 5, p4, [])
-files["gif_zero_frame.gif"] = gif(7, 5, p4, [(0, 0, 0, 5, None, False, 2, lzw_literal(2, idx))])
+files["gif_zero_frame.gif"] = gif(7, 5, p4, [(0, 0, 0, 5, None, False, 2, lzw_literal(2, idx))])  # whole canvas
+files["gif_empty_frame.gif"] = gif(7, 5, p4, [(1, 0, 0, 5, None, False, 2, lzw_literal(2, idx))])
+
+# ------------------------------------------------------------------ TIFF
+for mode in ("L", "RGB", "RGBA", "P"):
+    im = smooth(37, 23, 70, "RGB")
+    im = im.quantize(100) if mode == "P" else im.convert(mode)
+    for comp in ("raw", "packbits", "tiff_lzw", "tiff_adobe_deflate"):
+        pil_save(f"tiff_{mode}_{comp}.tif", im, format="TIFF", compression=comp)
+for comp in ("tiff_lzw", "tiff_adobe_deflate"):
+    pil_save(f"tiff_RGB_{comp}_pred2.tif", smooth(64, 40, 71), format="TIFF", compression=comp, tiffinfo={317: 2})
+pil_save("tiff_RGB_lzw_strips.tif", smooth(50, 70, 72), format="TIFF", compression="tiff_lzw", tiffinfo={278: 8})
+pil_save("tiff_L_raw_strips.tif", smooth(50, 30, 73, "L"), format="TIFF", tiffinfo={278: 7})
+pil_save("tiff_L_lzw_big.tif", smooth(300, 200, 74, "L"), format="TIFF", compression="tiff_lzw")
+
+def tiff_mm(w, h, photo, spp, data, extra=()):
+    """Big-endian uncompressed, one strip, by hand."""
+    ents = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 1, 8) if spp == 1 else None, (259, 3, 1, 1),
+            (262, 3, 1, photo), (273, 4, 1, 0), (277, 3, 1, spp), (278, 3, 1, h), (279, 4, 1, len(data))]
+    ents = [e for e in ents if e]
+    ifd_off = 8; nent = len(ents) + (1 if spp > 1 else 0) + (1 if extra else 0)
+    data_off = ifd_off + 2 + 12 * nent + 4 + 8
+    out = bytearray(b"MM\0*" + struct.pack(">I", ifd_off) + struct.pack(">H", nent))
+    bps_off = ifd_off + 2 + 12 * nent + 4
+    allents = ents + ([(258, 3, spp, bps_off)] if spp > 1 else []) + ([(338, 3, 1, extra[0])] if extra else [])
+    for tag, typ, cnt, val in sorted(allents):
+        if tag == 273: val = data_off
+        if typ == 3 and cnt == 1: out += struct.pack(">HHIHH", tag, typ, cnt, val, 0)
+        else: out += struct.pack(">HHII", tag, typ, cnt, val)
+    out += b"\0\0\0\0" + struct.pack(">HHHH", 8, 8, 8, 8)
+    return bytes(out + data)
+files["tiff_mm_rgb.tif"] = tiff_mm(5, 3, 2, 3, bytes(rng_bytes(80, 45)))
+files["tiff_mm_gray_whiteiszero.tif"] = tiff_mm(5, 3, 0, 1, bytes(rng_bytes(81, 15)))
+files["tiff_mm_rgbx.tif"] = tiff_mm(5, 3, 2, 4, bytes(rng_bytes(82, 60)), extra=(0,))
+files["tiff_mm_rgba_assoc.tif"] = tiff_mm(5, 3, 2, 4, bytes(rng_bytes(83, 60)), extra=(1,))  # RGBa: refused here
+files["tiff_mm_truncated.tif"] = tiff_mm(5, 3, 2, 3, bytes(rng_bytes(84, 40)))
+files["tiff_lzw_cut.tif"] = files["tiff_RGB_tiff_lzw.tif"][:1200]
 
 # ------------------------------------------------------------------ write
 os.makedirs(OUT, exist_ok=True)

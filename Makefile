@@ -51,7 +51,7 @@ fdd: $(BUILD)/fdd
 libfdd.a: $(LIB)
 	cp $< $@
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(LIB) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB) | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB) | $(BUILD)/bench
@@ -73,7 +73,7 @@ test-san:
 # Every decodable image under ../shared/data against Pillow's digests
 # (tests/reference/pillow_digests.py made tests/data/corpus-digests.txt).
 SHARED_DATA ?= ../shared/data
-$(BUILD)/corpus: tests/corpus.c $(LIB)
+$(BUILD)/corpus: tests/corpus.c tests/test_image.h $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 test-corpus: $(BUILD)/corpus
 	@if [ -d "$(SHARED_DATA)" ]; then $(BUILD)/corpus tests/data/corpus-digests.txt $(SHARED_DATA) --known tests/data/corpus-known.txt; \

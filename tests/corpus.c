@@ -15,6 +15,7 @@
  *
  * Built against libfdd: cc -Iinclude -Isrc tests/corpus.c libfdd.a -lm -pthread */
 #include "fdd.h"
+#include "test_image.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,24 +50,6 @@ static int format_of(const uint8_t *d, size_t n) {
     if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return F_PNG;
     if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) return F_JPEG;
     return F_OTHER;
-}
-
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, r;
-    uint8_t *b = malloc(cap);
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            uint8_t *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            else b = nb;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return b;
 }
 
 /* Undo pillow_digests.py's escaping of '%' and ' '. */
@@ -107,7 +90,7 @@ int main(int argc, char **argv) {
         int pillow_ok = strcmp(a, "ERROR") != 0;
         snprintf(path, sizeof path, "%s/%s", argv[2], rel);
         size_t n;
-        uint8_t *d = read_file(path, &n);
+        uint8_t *d = test_read_all(path, &n);
         if (!d) {
             missing++;
             continue;
@@ -125,13 +108,8 @@ int main(int argc, char **argv) {
                 cat = EXTRA_OK;
                 snprintf(detail, sizeof detail, "Pillow: %s", b);
             } else {
-                fdd_sha256 h;
-                uint8_t dig[32];
                 char hex[65];
-                fdd_sha256_init(&h);
-                fdd_sha256_update(&h, im.rgb, (size_t)im.width * im.height * 3);
-                fdd_sha256_final(&h, dig);
-                fdd_sha256_hex(dig, hex);
+                test_image_sha(&im, hex);
                 int same = im.width == atoi(a) && im.height == atoi(b) && strcmp(hex, c) == 0;
                 cat = same ? MATCH : is_known(rel) ? KNOWN_DIFF : MISMATCH;
                 if (!same)

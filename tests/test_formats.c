@@ -6,38 +6,16 @@
 #include "test.h"
 
 #include "image.h"
+#include "test_image.h"
 
 #define DIR "tests/data/formats/"
-
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, r;
-    uint8_t *b = malloc(cap);
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) b = realloc(b, cap *= 2);
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
 
 static uint8_t *load(const char *file, size_t *n) {
     char path[256];
     snprintf(path, sizeof path, DIR "%s", file);
-    uint8_t *d = read_all(path, n);
+    uint8_t *d = test_read_all(path, n);
     CHECK(d != NULL, "cannot read %s", path);
     return d;
-}
-
-static void sha_hex(const fdd_image *im, char hex[65]) {
-    fdd_sha256 s;
-    uint8_t d[32];
-    fdd_sha256_init(&s);
-    fdd_sha256_update(&s, im->rgb, (size_t)im->width * im->height * 3);
-    fdd_sha256_final(&s, d);
-    fdd_sha256_hex(d, hex);
 }
 
 /* Every outcome checked: an error names the file on one line and leaves no
@@ -80,7 +58,7 @@ static void test_corpus_digests(void) {
         CHECK(s == FDD_OK, "%s: %s", file, err.msg);
         if (s) continue;
         char hex[65];
-        sha_hex(&im, hex);
+        test_image_sha(&im, hex);
         CHECK(im.width == atoi(a) && im.height == atoi(b), "%s: %dx%d, want %sx%s", file, im.width,
               im.height, a, b);
         CHECK(strcmp(hex, want) == 0, "%s: RGB differs from Pillow", file);
@@ -280,7 +258,7 @@ static void test_shared_data(void) {
             continue;
         }
         char hex[65];
-        sha_hex(&im, hex);
+        test_image_sha(&im, hex);
         CHECK(strcmp(hex, want) == 0 && im.width == atoi(a), "%s differs from Pillow", file);
         fdd_image_free(&im);
         n++;

@@ -8,38 +8,12 @@
 #include "test.h"
 
 #include "image.h"
+#include "test_image.h"
 
 #include <dirent.h>
 #include <stdio.h>
 
 #define CORPUS "tests/data/jpeg/"
-
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, r;
-    uint8_t *b = malloc(cap);
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            uint8_t *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            b = nb;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
-
-static void sha_hex(const fdd_image *im, char hex[65]) {
-    fdd_sha256 s;
-    uint8_t d[32];
-    fdd_sha256_init(&s);
-    fdd_sha256_update(&s, im->rgb, (size_t)im->width * im->height * 3);
-    fdd_sha256_final(&s, d);
-    fdd_sha256_hex(d, hex);
-}
 
 /* Decode with the invariants of every outcome checked. */
 static fdd_status decode_checked(const uint8_t *d, size_t n, fdd_image *im, fdd_error *err) {
@@ -63,7 +37,7 @@ static void test_corpus(void) {
         char path[512];
         snprintf(path, sizeof path, CORPUS "%s", name);
         size_t len;
-        uint8_t *data = read_all(path, &len);
+        uint8_t *data = test_read_all(path, &len);
         CHECK(data, "cannot read %s", path);
         if (!data) continue;
         fdd_image im;
@@ -72,7 +46,7 @@ static void test_corpus(void) {
         CHECK(s == FDD_OK, "%s", err.msg);
         if (s == FDD_OK) {
             char hex[65];
-            sha_hex(&im, hex);
+            test_image_sha(&im, hex);
             CHECK(im.width == w && im.height == h, "%s: %dx%d, want %dx%d", name, im.width,
                   im.height, w, h);
             CHECK(strcmp(hex, want) == 0, "%s: pixels differ from Pillow", name);
@@ -94,7 +68,7 @@ static void test_refused(void) {
         char path[512];
         snprintf(path, sizeof path, CORPUS "%s", name);
         size_t len;
-        uint8_t *data = read_all(path, &len);
+        uint8_t *data = test_read_all(path, &len);
         CHECK(data, "cannot read %s", path);
         if (!data) continue;
         fdd_image im;
@@ -125,7 +99,7 @@ static void test_truncation_verdicts(void) {
         char path[512];
         snprintf(path, sizeof path, CORPUS "%s", name);
         size_t len;
-        uint8_t *data = read_all(path, &len);
+        uint8_t *data = test_read_all(path, &len);
         CHECK(data && len == flen, "cannot read %s", path);
         if (!data) continue;
         int bad = 0;
@@ -168,7 +142,7 @@ static void test_byte_flips(void) {
         char path[512];
         snprintf(path, sizeof path, CORPUS "%s", files[fi]);
         size_t len;
-        uint8_t *orig = read_all(path, &len);
+        uint8_t *orig = test_read_all(path, &len);
         CHECK(orig, "cannot read %s", path);
         if (!orig) continue;
         uint8_t *buf = malloc(len);
@@ -204,7 +178,7 @@ static void test_alloc_failures(void) {
         char path[512];
         snprintf(path, sizeof path, CORPUS "%s", files[fi]);
         size_t len;
-        uint8_t *data = read_all(path, &len);
+        uint8_t *data = test_read_all(path, &len);
         CHECK(data, "cannot read %s", path);
         if (!data) continue;
         int n;
@@ -228,7 +202,7 @@ static void test_alloc_failures(void) {
 /* Hand-made headers: bomb dimensions, bad sampling, bad tables. */
 static void test_crafted(void) {
     size_t len;
-    uint8_t *d = read_all(CORPUS "pil_7x13_444.jpg", &len);
+    uint8_t *d = test_read_all(CORPUS "pil_7x13_444.jpg", &len);
     REQUIRE(d, "cannot read corpus file");
     size_t sof = 2;
     while (sof + 4 < len && d[sof + 1] != 0xC0) sof += 2 + (size_t)(d[sof + 2] << 8 | d[sof + 3]);
@@ -292,7 +266,7 @@ static void test_conformance_refusals(void) {
         char path[1024];
         snprintf(path, sizeof path, "%s%s", dir, e->d_name);
         size_t len;
-        uint8_t *data = read_all(path, &len);
+        uint8_t *data = test_read_all(path, &len);
         if (!data) continue;
         fdd_image im;
         fdd_error err = {0};
@@ -320,7 +294,7 @@ static int digest_mode(int argc, char **argv) {
             continue;
         }
         char hex[65];
-        sha_hex(&im, hex);
+        test_image_sha(&im, hex);
         printf("%s %d %d %s\n", argv[i], im.width, im.height, hex);
         fdd_image_free(&im);
     }

@@ -4,34 +4,11 @@
 #include "test.h"
 
 #include "image.h"
+#include "test_image.h"
 
 #include <stdio.h>
 
 #define DIR "tests/data/png/"
-
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    size_t r;
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) b = realloc(b, cap *= 2);
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
-
-static void sha_hex(const fdd_image *im, char hex[65]) {
-    fdd_sha256 s;
-    uint8_t d[32];
-    fdd_sha256_init(&s);
-    fdd_sha256_update(&s, im->rgb, (size_t)im->width * im->height * 3);
-    fdd_sha256_final(&s, d);
-    fdd_sha256_hex(d, hex);
-}
 
 /* Decodes with every outcome checked for sanity: an error has a message
  * starting with the name and leaves no pixels; success has sane sizes. */
@@ -65,7 +42,7 @@ static void test_corpus_digests(void) {
         CHECK(s == FDD_OK, "%s: %s", file, err.msg);
         if (s) continue;
         char hex[65];
-        sha_hex(&im, hex);
+        test_image_sha(&im, hex);
         CHECK(im.width == w && im.height == h, "%s: %dx%d, want %dx%d", file, im.width, im.height, w, h);
         CHECK(strcmp(hex, want) == 0, "%s: RGB differs from Pillow", file);
         fdd_image_free(&im);
@@ -94,7 +71,7 @@ static void test_inflate_streams(void) {
         char path[128];
         snprintf(path, sizeof path, DIR "zlib_%s.bin", modes[m]);
         size_t zl;
-        uint8_t *z = read_all(path, &zl);
+        uint8_t *z = test_read_all(path, &zl);
         CHECK(z, "cannot read %s", path);
         if (!z) continue;
         uint8_t *out = malloc(n + 16);
@@ -134,7 +111,7 @@ static void test_inflate_streams(void) {
 /* Codes of length 15 (second-level tables, the longest codes). */
 static void test_inflate_long_codes(void) {
     size_t zl, n = 0;
-    uint8_t *z = read_all(DIR "zlib_long_codes.bin", &zl);
+    uint8_t *z = test_read_all(DIR "zlib_long_codes.bin", &zl);
     REQUIRE(z, "cannot read zlib_long_codes.bin");
     uint8_t want[30], out[30];
     for (int r = 0; r < 2; r++)
@@ -212,7 +189,7 @@ static void test_inflate_bad(void) {
 static uint8_t *load_corpus(const char *file, size_t *n) {
     char path[256];
     snprintf(path, sizeof path, DIR "%s", file);
-    uint8_t *d = read_all(path, n);
+    uint8_t *d = test_read_all(path, n);
     CHECK(d != NULL, "cannot read %s", path);
     return d;
 }

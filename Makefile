@@ -84,6 +84,11 @@ bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 bench-gemm: $(BUILD)/bench/bench_gemm
 	$(BUILD)/bench/bench_gemm
+# Decode speed vs libjpeg-turbo and Pillow; the photo set is built on first
+# use into build/bench-decode (bench/make_decode_set.py), never committed.
+.PHONY: bench-decode
+bench-decode: $(BUILD)/bench/bench_decode
+	$(BUILD)/bench/bench_decode $(BUILD)/bench-decode
 
 # libFuzzer harnesses (clang), one per parser, FUZZ_SECONDS each, one core.
 FUZZ_SECONDS ?= 600

@@ -135,38 +135,77 @@ typedef struct pool_job {
     bool avg;
 } pool_job;
 
-/* One channel (all images) per task. */
+/* One output of a pool over the clipped window [y0,y1) x [x0,x1). */
+static float pool_one(const float *src, size_t w, size_t y0, size_t y1, size_t x0, size_t x1, bool avg) {
+    if (avg) {
+        float sum = 0.0f;
+        for (size_t y = y0; y < y1; y++)
+            for (size_t x = x0; x < x1; x++) sum += src[y * w + x];
+        return sum / (float)((y1 - y0) * (x1 - x0));
+    }
+    float v = src[y0 * w + x0];
+    for (size_t y = y0; y < y1; y++)
+        for (size_t x = x0; x < x1; x++) {
+            float t = src[y * w + x];
+            if (t > v || t != t) v = t;   /* NaN propagates, like PyTorch's max pool. */
+        }
+    return v;
+}
+
+#define POOL_ROW 1024
+
+/* One channel (all images) per task.  Output columns whose window lies
+ * inside the row are computed a row at a time, vectorised across columns;
+ * each output still sees its window's elements in the same order (rows,
+ * then columns) as pool_one, so the bits are the same. */
 static void pool_task(void *arg, size_t ch, int thread) {
     (void)thread;
     const pool_job *pj = arg;
     const fdd_fmap *in = pj->in, *out = pj->out;
+    size_t k = pj->k, s = pj->s, p = pj->p, w = in->w, ow = out->w;
+    size_t xa = (p + s - 1) / s, xb = w + p >= k ? (w + p - k) / s + 1 : 0;
+    if (xb > ow) xb = ow;
+    if (xa > xb || ow > POOL_ROW) xa = xb = ow;
+    float acc[POOL_ROW];
     for (size_t i = 0; i < in->n; i++) {
         const float *src = in->d + ch * in->cs + i * in->ns;
         float *dst = out->d + ch * out->cs + i * out->ns;
         for (size_t oy = 0; oy < out->h; oy++) {
-            size_t y0 = oy * pj->s, y1 = y0 + pj->k;  /* window rows in padded coordinates */
-            y0 = y0 < pj->p ? 0 : y0 - pj->p;
-            y1 = y1 - pj->p > in->h ? in->h : y1 - pj->p;
-            for (size_t ox = 0; ox < out->w; ox++) {
-                size_t x0 = ox * pj->s, x1 = x0 + pj->k;
-                x0 = x0 < pj->p ? 0 : x0 - pj->p;
-                x1 = x1 - pj->p > in->w ? in->w : x1 - pj->p;
-                float v;
-                if (pj->avg) {
-                    float sum = 0.0f;
-                    for (size_t y = y0; y < y1; y++)
-                        for (size_t x = x0; x < x1; x++) sum += src[y * in->w + x];
-                    v = sum / (float)((y1 - y0) * (x1 - x0));
-                } else {
-                    v = src[y0 * in->w + x0];
-                    for (size_t y = y0; y < y1; y++)
-                        for (size_t x = x0; x < x1; x++) {
-                            float t = src[y * in->w + x];
-                            /* NaN propagates, like PyTorch's max pool. */
-                            if (t > v || t != t) v = t;
+            size_t y0 = oy * s, y1 = y0 + k;  /* window rows in padded coordinates */
+            y0 = y0 < p ? 0 : y0 - p;
+            y1 = y1 - p > in->h ? in->h : y1 - p;
+            float *d = dst + oy * ow;
+            for (size_t ox = 0; ox < ow; ox++) {
+                if (ox == xa) ox = xb;
+                if (ox >= ow) break;
+                size_t x0 = ox * s, x1 = x0 + k;
+                x0 = x0 < p ? 0 : x0 - p;
+                x1 = x1 - p > w ? w : x1 - p;
+                d[ox] = pool_one(src, w, y0, y1, x0, x1, pj->avg);
+            }
+            if (xa == xb) continue;
+            const float *base = src + xa * s - p;   /* window start of column xa */
+            size_t nx = xb - xa;
+            if (pj->avg) {
+                for (size_t j = 0; j < nx; j++) acc[j] = 0.0f;
+                for (size_t y = y0; y < y1; y++)
+                    for (size_t dx = 0; dx < k; dx++) {
+                        const float *r = base + y * w + dx;
+                        for (size_t j = 0; j < nx; j++) acc[j] += r[j * s];
+                    }
+                float cnt = (float)((y1 - y0) * k);
+                for (size_t j = 0; j < nx; j++) d[xa + j] = acc[j] / cnt;
+            } else {
+                for (size_t j = 0; j < nx; j++) acc[j] = base[y0 * w + j * s];
+                for (size_t y = y0; y < y1; y++)
+                    for (size_t dx = 0; dx < k; dx++) {
+                        const float *r = base + y * w + dx;
+                        for (size_t j = 0; j < nx; j++) {
+                            float t = r[j * s];
+                            acc[j] = t > acc[j] || t != t ? t : acc[j];
                         }
-                }
-                dst[oy * out->w + ox] = v;
+                    }
+                for (size_t j = 0; j < nx; j++) d[xa + j] = acc[j];
             }
         }
     }

@@ -11,6 +11,7 @@
 #include "fdw_write.h"
 #include "fdd.h"
 #include "internal.h"
+#include "layers.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -448,7 +449,60 @@ static void test_errors(void) {
     remove(path);
 }
 
+/* The pools against their plain definition (window rows, then columns),
+ * bit for bit: the vectorised interior must not change a result, NaN
+ * included. */
+static float ref_pool(const float *src, size_t h, size_t w, size_t oy, size_t ox, size_t k, size_t s, size_t p,
+                      bool avg) {
+    size_t y0 = oy * s, y1 = y0 + k, x0 = ox * s, x1 = x0 + k;
+    y0 = y0 < p ? 0 : y0 - p; y1 = y1 - p > h ? h : y1 - p;
+    x0 = x0 < p ? 0 : x0 - p; x1 = x1 - p > w ? w : x1 - p;
+    float v = avg ? 0.0f : src[y0 * w + x0];
+    for (size_t y = y0; y < y1; y++)
+        for (size_t x = x0; x < x1; x++) {
+            float t = src[y * w + x];
+            if (avg) v += t;
+            else if (t > v || t != t) v = t;
+        }
+    return avg ? v / (float)((y1 - y0) * (x1 - x0)) : v;
+}
+
+static void test_pools(void) {
+    static const size_t shapes[][5] = {{9, 11, 3, 1, 1}, {9, 11, 3, 2, 0}, {35, 35, 3, 1, 1}, {17, 17, 3, 2, 0},
+                                       {8, 8, 3, 1, 1}, {147, 147, 3, 2, 0}, {5, 7, 5, 2, 2}, {3, 3, 3, 1, 1}};
+    fdd_ctx *ctx;
+    fdd_error e;
+    REQUIRE(fdd_ctx_create(&ctx, 2, FDD_ISA_AUTO, &e) == FDD_OK, "%s", e.msg);
+    uint64_t seed = 42;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        size_t h = shapes[t][0], w = shapes[t][1], k = shapes[t][2], st = shapes[t][3], p = shapes[t][4];
+        size_t c = 3, n = 2, oh = fdd_conv_out(h, k, st, p), ow = fdd_conv_out(w, k, st, p);
+        float *x = malloc(c * n * h * w * sizeof(float)), *y = malloc(c * n * oh * ow * sizeof(float));
+        for (size_t i = 0; i < c * n * h * w; i++) x[i] = test_rng_float(&seed);
+        x[5] = NAN;
+        x[c * n * h * w - 2] = -0.0f;
+        fdd_fmap in = fdd_fmap_cm(x, c, n, h, w), out = fdd_fmap_cm(y, c, n, oh, ow);
+        for (int avg = 0; avg < 2; avg++) {
+            if (avg) fdd_avgpool(ctx, &in, &out, k, st, p);
+            else fdd_maxpool(ctx, &in, &out, k, st, p);
+            size_t bad = 0;
+            for (size_t m = 0; m < c * n; m++)
+                for (size_t oy = 0; oy < oh; oy++)
+                    for (size_t ox = 0; ox < ow; ox++) {
+                        float r = ref_pool(x + m * h * w, h, w, oy, ox, k, st, p, avg);
+                        bad += memcmp(&r, &y[m * oh * ow + oy * ow + ox], sizeof r) != 0;
+                    }
+            CHECK(bad == 0, "%s pool %zux%zu k%zu s%zu p%zu: %zu outputs differ", avg ? "avg" : "max", h, w, k, st,
+                  p, bad);
+        }
+        free(x);
+        free(y);
+    }
+    fdd_ctx_free(ctx);
+}
+
 int main(void) {
+    RUN(test_pools);
     RUN(test_golden);
     if (model) {
         RUN(test_bit_identity);

@@ -231,6 +231,23 @@ typedef struct fdd_image {
 fdd_status fdd_image_decode(const uint8_t *data, size_t len, const char *name,
                             fdd_image *out, fdd_error *err);
 fdd_status fdd_image_load(const char *path, fdd_image *out, fdd_error *err);
+
+/* Decode flags.  Default (0) is Image.open(f).convert("RGB"): the EXIF
+ * orientation is ignored, except that TIFF files, as in Pillow, are
+ * transposed by their Orientation tag on load.  FDD_DECODE_EXIF_TRANSPOSE
+ * gives ImageOps.exif_transpose(Image.open(f)).convert("RGB") (so a TIFF
+ * with an Orientation tag is transposed twice, as in Pillow 9.4); broken
+ * EXIF data is ignored, never an error. */
+#define FDD_DECODE_EXIF_TRANSPOSE 1u
+fdd_status fdd_image_decode_ex(const uint8_t *data, size_t len, const char *name, unsigned flags,
+                               fdd_image *out, fdd_error *err);
+fdd_status fdd_image_load_ex(const char *path, unsigned flags, fdd_image *out, fdd_error *err);
+/* The EXIF Orientation (1..8) of a JPEG, PNG, WebP or TIFF file as Pillow's
+ * Image.getexif() reads it; 0 if absent or unusable (src/exif.c). */
+int fdd_image_exif_orientation(const uint8_t *data, size_t len);
+/* Transposes img in place as exif_transpose does for orientation 2..8
+ * (other values: no change). */
+fdd_status fdd_image_orient(fdd_image *img, int orientation, fdd_error *err);
 void fdd_image_free(fdd_image *img);
 
 

@@ -1,6 +1,6 @@
 /* cli.c — the fdd command: a thin layer over include/fdd.h.
  *
- *   fdd compare A B [--model M[,M2...]] [--profile P] [--feature F] [--threads N] [--batch N] [--json] [--force] [--skip-bad]
+ *   fdd compare A B [--model M[,M2...]] [--profile P] [--feature F] [--threads N] [--batch N] [--json] [--force] [--skip-bad] [--exif-transpose]
  *   fdd stats DIR -o OUT.npz [--model M] [--profile P]
  *   fdd merge PART.npz... -o OUT.npz
  *   fdd features DIR -o OUT.npy [--model M] [--profile P]
@@ -29,6 +29,7 @@ typedef struct opts {
     const char *out;
     int threads, batch;
     bool json, force, skip_bad;
+    bool exif_transpose;     /* --exif-transpose: ImageOps.exif_transpose before preprocessing */
     const char *pos[64];
     int npos;
 } opts;
@@ -53,6 +54,8 @@ static int usage(void) {
           "profiles: pytorch-fid (default for inception), tf1, clean; dino, dgm-eval for ViTs.\n"
           "--feature (ViTs): cls (default), mean, cls+mean, head-hidden, head-hidden-linear.\n"
           "--resize N|WxH, --crop N|WxH (ViTs): override the profile's Pillow bicubic resize and centre crop.\n"
+          "--exif-transpose (compare, stats, features, decode, preprocess): turn images by their EXIF\n"
+          "    orientation, as PIL.ImageOps.exif_transpose; default: as Image.open (not turned, except TIFF).\n"
           "environment: FDD_THREADS, FDD_ISA=scalar|avx2|avx512|neon, FDD_WEIGHTS (weights folder).\n",
           stderr);
     return 2;
@@ -67,6 +70,7 @@ static int parse_opts(int argc, char **argv, opts *o) {
         if (!strcmp(a, "--json")) o->json = true;
         else if (!strcmp(a, "--force")) o->force = true;
         else if (!strcmp(a, "--skip-bad")) o->skip_bad = true;
+        else if (!strcmp(a, "--exif-transpose")) o->exif_transpose = true;
         else if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && next) o->models = argv[++i];
         else if (!strcmp(a, "--profile") && next) o->profile = argv[++i];
         else if (!strcmp(a, "--feature") && next) o->feature = argv[++i];
@@ -269,6 +273,7 @@ typedef struct pass {
     int nruns;
     fdd_ctx *ctx;
     bool skip_bad;
+    unsigned load_flags;  /* fdd_image_load_ex flags */
     /* batch work, filled by decode tasks */
     const char **paths;
     float *inputs[MAX_MODELS];
@@ -276,11 +281,15 @@ typedef struct pass {
     fdd_error *errs;
 } pass;
 
+static unsigned load_flags(const opts *o) {
+    return o->exif_transpose ? FDD_DECODE_EXIF_TRANSPOSE : 0u;
+}
+
 static void decode_task(void *arg, size_t i, int thread) {
     (void)thread;
     pass *p = arg;
     fdd_image img;
-    p->st[i] = fdd_image_load(p->paths[i], &img, &p->errs[i]);
+    p->st[i] = fdd_image_load_ex(p->paths[i], p->load_flags, &img, &p->errs[i]);
     for (int r = 0; r < p->nruns && !p->st[i]; r++) {
         const fdd_preprocess *c = &p->runs[r].cfg;
         p->st[i] = fdd_preprocess_image(c, &img, p->inputs[r] + i * 3 * (size_t)c->out_w * (size_t)c->out_h,
@@ -389,7 +398,7 @@ static fdd_status stats_of_dir(const opts *o, fdd_ctx *ctx, model_run *runs, int
     fdd_status s = list_images(dir, &l, err);
     if (s) return s;
     s = stats_for_runs(runs, nruns, o->profile, st, err);
-    pass p = {.runs = runs, .nruns = nruns, .ctx = ctx, .skip_bad = o->skip_bad};
+    pass p = {.runs = runs, .nruns = nruns, .ctx = ctx, .skip_bad = o->skip_bad, .load_flags = load_flags(o)};
     if (!s) s = run_images(o, &p, &l, st, NULL, count, dir, err);
     paths_free(&l);
     return s;
@@ -462,11 +471,11 @@ static int cmd_compare(const opts *o) {
         if (o->json) {
             printf("%s{\"metric\": \"%s\", \"fd\": %.17g, \"fd_hex\": \"%a\", \"mean_term\": %.17g, \"trace_term\": %.17g, "
                    "\"trace1\": %.17g, \"trace2\": %.17g, \"sqrt_trace\": %.17g, \"model\": \"%s\", \"weights_sha256\": \"%s\", "
-                   "\"profile\": \"%s\", \"n1\": %llu, \"n2\": %llu, \"dim\": %zu, \"fdd_version\": \"%s\", "
+                   "\"profile\": \"%s\", \"exif_transpose\": %s, \"n1\": %llu, \"n2\": %llu, \"dim\": %zu, \"fdd_version\": \"%s\", "
                    "\"isa\": \"%s\", \"threads\": %d, \"jacobi_sweeps\": %d}",
                    r ? ", " : "", label, res.fd, res.fd, res.mean_term, trace, res.trace1, res.trace2, res.sqrt_trace,
                    model, r < nruns ? fdd_weights_sha256(fdd_model_weights(runs[r].m)) : "", profile,
-                   (unsigned long long)count[0], (unsigned long long)count[1], d, FDD_VERSION,
+                   o->exif_transpose ? "true" : "false", (unsigned long long)count[0], (unsigned long long)count[1], d, FDD_VERSION,
                    fdd_isa_name(fdd_ctx_isa(ctx)), fdd_ctx_threads(ctx), res.sweeps);
         } else {
             printf("%s %.6f  (%s, profile %s; %llu vs %llu images)\n", label, res.fd, model, profile,
@@ -536,7 +545,7 @@ static int cmd_features(const opts *o) {
     if (!s) s = open_models(o, runs, &nruns, &err);
     if (!s && nruns != 1) s = fdd_fail(&err, FDD_E_ARG, "fdd features takes one model");
     if (!s) s = list_images(o->pos[0], &l, &err);
-    pass p = {.runs = runs, .nruns = nruns, .ctx = ctx, .skip_bad = false};
+    pass p = {.runs = runs, .nruns = nruns, .ctx = ctx, .skip_bad = false, .load_flags = load_flags(o)};
     if (!s) s = run_images(o, &p, &l, NULL, feats, &kept, o->pos[0], &err);
     if (!s) s = fdd_features_write_npy(o->out, feats[0], kept, fdd_model_dim(runs[0].m), &err);
     if (!s) {   /* sidecar: one path per row */
@@ -597,7 +606,7 @@ static int cmd_decode(const opts *o) {
     if (o->npos != 1 || !o->out) return usage();
     fdd_error err;
     fdd_image img;
-    if (fdd_image_load(o->pos[0], &img, &err)) return fail_msg(&err);
+    if (fdd_image_load_ex(o->pos[0], load_flags(o), &img, &err)) return fail_msg(&err);
     fdd_outfile of;
     char hdr[64];
     int n = snprintf(hdr, sizeof hdr, "P6\n%d %d\n255\n", img.width, img.height);
@@ -618,7 +627,7 @@ static int cmd_preprocess(const opts *o) {
     float *x = NULL;
     fdd_status s = open_models(o, runs, &nruns, &err);
     if (!s && nruns != 1) s = fdd_fail(&err, FDD_E_ARG, "fdd preprocess takes one model");
-    if (!s) s = fdd_image_load(o->pos[0], &img, &err);
+    if (!s) s = fdd_image_load_ex(o->pos[0], load_flags(o), &img, &err);
     if (!s) {
         const fdd_preprocess *c = &runs[0].cfg;
         x = malloc(3 * (size_t)c->out_w * (size_t)c->out_h * sizeof(float));

@@ -76,16 +76,19 @@ void fdd_aligned_free(void *p) { free(p); }
 
 /* ------------------------------------------------------------------- arena */
 
-fdd_status fdd_arena_init(fdd_arena *a, size_t size, fdd_error *err) {
+static void *ctx_act(fdd_ctx *c, size_t bytes);
+
+fdd_status fdd_arena_init(fdd_arena *a, fdd_ctx *ctx, size_t size, fdd_error *err) {
     memset(a, 0, sizeof *a);
-    a->base = fdd_aligned_alloc(size);
+    a->borrowed = ctx != NULL;
+    a->base = ctx ? ctx_act(ctx, size) : fdd_aligned_alloc(size);
     if (!a->base) return fdd_fail(err, FDD_E_NOMEM, "cannot allocate %zu bytes of activations", size);
     a->size = size;
     return FDD_OK;
 }
 
 void fdd_arena_free(fdd_arena *a) {
-    fdd_aligned_free(a->base);
+    if (!a->borrowed) fdd_aligned_free(a->base);
     memset(a, 0, sizeof *a);
 }
 
@@ -190,6 +193,8 @@ struct fdd_ctx {
      * forward pass does not fault in fresh pages for every layer */
     void *scratch;
     size_t scratch_size;
+    void *act;          /* the forward pass's arena block, kept likewise */
+    size_t act_size;
 };
 
 struct worker_arg { fdd_ctx *ctx; int id; };
@@ -297,19 +302,26 @@ fdd_status fdd_ctx_create(fdd_ctx **out, int nthreads, fdd_isa isa, fdd_error *e
     return FDD_OK;
 }
 
-void *fdd_ctx_scratch(fdd_ctx *c, size_t bytes) {
-    if (bytes <= c->scratch_size) return c->scratch;
+static void *ctx_block(void **blk, size_t *have, size_t bytes) {
+    if (bytes <= *have) return *blk;
     void *p = fdd_aligned_alloc(bytes);
     if (!p) return NULL;
-    fdd_aligned_free(c->scratch);
-    c->scratch = p;
-    c->scratch_size = bytes;
+    fdd_aligned_free(*blk);
+    *blk = p;
+    *have = bytes;
     return p;
+}
+
+static void *ctx_act(fdd_ctx *c, size_t bytes) { return ctx_block(&c->act, &c->act_size, bytes); }
+
+void *fdd_ctx_scratch(fdd_ctx *c, size_t bytes) {
+    return ctx_block(&c->scratch, &c->scratch_size, bytes);
 }
 
 void fdd_ctx_free(fdd_ctx *c) {
     if (!c) return;
     fdd_aligned_free(c->scratch);
+    fdd_aligned_free(c->act);
     if (c->workers) {
         pthread_mutex_lock(&c->mu);
         c->quit = true;

@@ -1,5 +1,5 @@
 /* formats.c — the small formats pytorch-fid accepts besides PNG/JPEG:
- * binary PNM (P4/P5/P6, 8 and 16 bit), BMP (raw, BI_BITFIELDS, RLE4/RLE8)
+ * PNM (plain P1-P3 and binary P4-P6, 8 and 16 bit), BMP (raw, BI_BITFIELDS, RLE4/RLE8)
  * and GIF (first frame).  Each reproduces Pillow 9.4's
  * Image.open(f).convert("RGB"), including its quirks, which are noted where
  * they are copied; tests/reference/make_formats_corpus.py checks them. */
@@ -78,6 +78,214 @@ bad:
     return fdd_fail(err, FDD_E_FORMAT, "%s: PNM header has a non-numeric field", name);
 }
 
+/* Plain (ASCII) PNM: Pillow 9.4's PpmPlainDecoder, a Python decoder that
+ * reads the data in ImageFile.SAFEBLOCK (1 MiB) blocks and whose block
+ * handling is reproduced here because it shows in the output:
+ *  - '#' drops up to and including the next CR or LF, so "12#c\n3" is the
+ *    single value 123;
+ *  - a block that ends inside a token keeps that token ("half token") and
+ *    puts it in front of every later block -- it is never cleared -- and at
+ *    the end of the file the half token is read again and again until the
+ *    image is full;
+ *  - P1 tokens are single '0'/'1' bytes (no separator needed) and every byte
+ *    of a block is checked, even past the last pixel;
+ *  - P2/P3 values: at most 10 characters, Python int(), not above maxval,
+ *    scaled round(v / maxval * out_max) (out_max 65535 for P2 with maxval >
+ *    255, mode "I", else 255); a negative value wraps modulo 256 (o8) in
+ *    modes L/RGB and is an error in mode I (o32). */
+#define PNM_BLOCK ((size_t)1 << 20)
+
+typedef struct pnm_reader {
+    const uint8_t *d;
+    size_t len, pos;
+    bool comment_spans;
+} pnm_reader;
+
+static size_t pnm_read_block(pnm_reader *r, uint8_t *buf) {
+    size_t n = r->len - r->pos < PNM_BLOCK ? r->len - r->pos : PNM_BLOCK;
+    memcpy(buf, r->d + r->pos, n);
+    r->pos += n;
+    return n;
+}
+
+/* PpmPlainDecoder._ignore_comments on buf[0..n); returns the new length. */
+static size_t pnm_ignore_comments(pnm_reader *r, uint8_t *buf, size_t n) {
+    if (r->comment_spans) {
+        while (n) {
+            /* _find_comment_end: min(a, b) if a * b > 0 else max(a, b), so a
+             * block starting with LF whose CR comes later ends at the CR. */
+            const uint8_t *pa = memchr(buf, '\n', n), *pb = memchr(buf, '\r', n);
+            long long a = pa ? pa - buf : -1, b = pb ? pb - buf : -1;
+            long long e = a * b > 0 ? (a < b ? a : b) : (a > b ? a : b);
+            if (e >= 0) {
+                memmove(buf, buf + e + 1, n - (size_t)e - 1);
+                n -= (size_t)e + 1;
+                break;
+            }
+            n = pnm_read_block(r, buf);
+        }
+    }
+    r->comment_spans = false;
+    /* Each comment is cut out with its line end, joining what surrounds it. */
+    size_t o = 0, i = 0;
+    while (i < n) {
+        if (buf[i] != '#') {
+            buf[o++] = buf[i++];
+            continue;
+        }
+        size_t j = i;
+        while (j < n && buf[j] != '\n' && buf[j] != '\r') j++;
+        if (j == n) {
+            r->comment_spans = true;
+            break;
+        }
+        i = j + 1;
+    }
+    return o;
+}
+
+/* Python int() of a token: optional sign, digits, single '_' between digits. */
+static bool py_int(const uint8_t *t, size_t n, int64_t *value) {
+    size_t i = 0;
+    bool neg = false, digit_before = false;
+    if (n && (t[0] == '+' || t[0] == '-')) neg = t[i++] == '-';
+    if (i >= n || n > 10) return false;
+    int64_t v = 0;
+    for (; i < n; i++) {
+        if (t[i] >= '0' && t[i] <= '9') {
+            v = v * 10 + (t[i] - '0'); /* at most 10 digits: no overflow */
+            digit_before = true;
+        } else if (t[i] == '_' && digit_before && i + 1 < n) {
+            digit_before = false;
+        } else {
+            return false;
+        }
+    }
+    if (!digit_before) return false;
+    *value = neg ? -v : v;
+    return true;
+}
+
+static fdd_status pnm_plain(const uint8_t *d, size_t len, size_t pos, int kind, int64_t w,
+                            int64_t h, int64_t maxval, const char *name, fdd_image *out,
+                            fdd_error *err) {
+    size_t left = len - pos, bands = kind == 3 ? 3 : 1;
+    uint64_t total = (uint64_t)w * (uint64_t)h * bands; /* within the bomb limit */
+    /* Refuse before allocating when the file cannot fill the image: every P1
+     * pixel takes a byte; a P2/P3 value takes two (digit and separator)
+     * unless the half-token repetition can occur, which needs a '#', a file
+     * not ending in whitespace, or more than one block. */
+    bool can_repeat = kind != 1 && (left > PNM_BLOCK || !left || memchr(d + pos, '#', left) ||
+                                    !pnm_ws(d[len - 1]));
+    if (!can_repeat && total > (kind == 1 ? left : left / 2 + 1))
+        return fdd_fail(err, FDD_E_FORMAT,
+                        "%s: truncated: PNM data of %dx%d needs more values than the file holds",
+                        name, (int)w, (int)h);
+    uint8_t *buf = fdd_malloc((left < PNM_BLOCK ? left : PNM_BLOCK) + 16); /* no block is longer */
+    if (!buf) return fdd_fail(err, FDD_E_NOMEM, "%s: out of memory", name);
+    fdd_status s = fdd_image_alloc(out, (uint64_t)w, (uint64_t)h, name, err);
+    if (s) {
+        fdd_free(buf);
+        return s;
+    }
+    pnm_reader r = {d, len, pos, false};
+    uint64_t got = 0;
+    uint8_t *o = out->rgb, half[16];
+    size_t hlen = 0;
+    bool mode_i = kind == 2 && maxval > 255;
+    while (got != total && !s) {
+        uint8_t *blk = buf + 16;
+        size_t n = pnm_read_block(&r, blk);
+        if (kind == 1) {
+            if (!n) break;
+            n = pnm_ignore_comments(&r, blk, n);
+            for (size_t i = 0; i < n; i++) {
+                if (pnm_ws(blk[i])) continue;
+                if (blk[i] != '0' && blk[i] != '1') {
+                    s = fdd_fail(err, FDD_E_FORMAT, "%s: invalid P1 value '%c'", name,
+                                 blk[i] >= 32 && blk[i] < 127 ? blk[i] : '?');
+                    break;
+                }
+                if (got < total) {
+                    o[0] = o[1] = o[2] = blk[i] == '0' ? 255 : 0;
+                    o += 3;
+                    got++;
+                }
+            }
+            continue;
+        }
+        if (!n) {
+            if (!hlen) break;
+            blk[0] = ' '; /* flushes the half token */
+            n = 1;
+        }
+        n = pnm_ignore_comments(&r, blk, n);
+        if (hlen) {
+            blk -= hlen;
+            memcpy(blk, half, hlen);
+            n += hlen;
+        }
+        size_t end = n;
+        if (n && !pnm_ws(blk[n - 1])) {
+            size_t st = n;
+            while (st > 0 && !pnm_ws(blk[st - 1])) st--;
+            if (n - st > 10) {
+                s = fdd_fail(err, FDD_E_FORMAT, "%s: PNM value token too long", name);
+                break;
+            }
+            memcpy(half, blk + st, n - st);
+            hlen = n - st;
+            end = st;
+        }
+        for (size_t i = 0; i < end && got != total;) {
+            if (pnm_ws(blk[i])) {
+                i++;
+                continue;
+            }
+            size_t st = i;
+            while (i < end && !pnm_ws(blk[i])) i++;
+            int64_t v;
+            if (i - st > 10) {
+                s = fdd_fail(err, FDD_E_FORMAT, "%s: PNM value token too long", name);
+                break;
+            }
+            if (!py_int(blk + st, i - st, &v)) {
+                s = fdd_fail(err, FDD_E_FORMAT, "%s: PNM value is not a number", name);
+                break;
+            }
+            if (v > maxval) {
+                s = fdd_fail(err, FDD_E_FORMAT, "%s: PNM value %lld is above maxval %lld", name,
+                             (long long)v, (long long)maxval);
+                break;
+            }
+            int64_t q = (int64_t)rint((double)v / (double)maxval * (mode_i ? 65535.0 : 255.0));
+            uint8_t b;
+            if (mode_i) {
+                if (q < 0) {
+                    s = fdd_fail(err, FDD_E_FORMAT, "%s: negative PNM value %lld", name,
+                                 (long long)v);
+                    break;
+                }
+                b = (uint8_t)(q > 255 ? 255 : q); /* "I" -> "RGB" clips */
+            } else {
+                b = (uint8_t)(q & 255);
+            }
+            if (bands == 1) {
+                o[0] = o[1] = o[2] = b;
+                o += 3;
+            } else {
+                *o++ = b;
+            }
+            got++;
+        }
+    }
+    fdd_free(buf);
+    if (!s && got != total)
+        s = fdd_fail(err, FDD_E_FORMAT, "%s: truncated: not enough PNM data", name);
+    if (s) fdd_image_free(out);
+    return s;
+}
+
 fdd_status fdd_decode_pnm(const uint8_t *d, size_t len, const char *name, fdd_image *out,
                           fdd_error *err) {
     memset(out, 0, sizeof *out);
@@ -90,20 +298,18 @@ fdd_status fdd_decode_pnm(const uint8_t *d, size_t len, const char *name, fdd_im
         return fdd_fail(err, FDD_E_UNSUPPORTED, "%s: unsupported format: not a PNM file Pillow reads",
                         name);
     int kind = d[1] - '0';
-    if (kind <= 3)
-        return fdd_fail(err, FDD_E_UNSUPPORTED,
-                        "%s: unsupported format: plain (ASCII) PNM P%d is not decoded yet", name, kind);
     int64_t w, h, maxval = 1;
     fdd_status s;
     if ((s = pnm_token(d, len, &pos, &w, name, err))) return s;
     if ((s = pnm_token(d, len, &pos, &h, name, err))) return s;
-    if (kind != 4) {
+    if (kind != 4 && kind != 1) {
         if ((s = pnm_token(d, len, &pos, &maxval, name, err))) return s;
         if (maxval <= 0 || maxval >= 65536)
             return fdd_fail(err, FDD_E_FORMAT, "%s: PNM maxval must be between 1 and 65535", name);
     }
     if (w < 0 || h < 0) return fdd_fail(err, FDD_E_FORMAT, "%s: negative PNM size", name);
     if ((s = bomb_check((uint64_t)w, (uint64_t)h, name, err))) return s;
+    if (kind <= 3) return pnm_plain(d, len, pos, kind, w, h, maxval, name, out, err);
     size_t bands = kind == 6 ? 3 : 1, bpv = maxval > 255 ? 2 : 1, row, need;
     if (kind == 4) row = ((size_t)w + 7) / 8;
     else row = (size_t)w * bands * bpv; /* w <= INT32_MAX: fits */

@@ -51,22 +51,36 @@ fdd_status fdd_image_decode(const uint8_t *d, size_t len, const char *name, fdd_
         return fdd_decode_pnm(d, len, name, out, err);
     if (starts(d, len, "II*\0", 4) || starts(d, len, "MM\0*", 4))
         return fdd_decode_tiff(d, len, name, out, err);
-    const char *fmt = NULL;
-    if (len >= 12 && starts(d, len, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0) fmt = "WebP";
-    if (fmt)
-        return fdd_fail(err, FDD_E_UNSUPPORTED, "%s: unsupported format: %s is not decoded yet",
-                        name, fmt);
+    if (len >= 12 && starts(d, len, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0)
+        return fdd_decode_webp(d, len, name, out, err);
     return fdd_fail(err, FDD_E_UNSUPPORTED, "%s: unsupported format: not a recognised image file",
                     name);
 }
 
-fdd_status fdd_image_load(const char *path, fdd_image *out, fdd_error *err) {
+fdd_status fdd_image_decode_ex(const uint8_t *d, size_t len, const char *name, unsigned flags,
+                               fdd_image *out, fdd_error *err) {
+    fdd_status s = fdd_image_decode(d, len, name, out, err);
+    if (s || !(flags & FDD_DECODE_EXIF_TRANSPOSE)) return s;
+    s = fdd_image_orient(out, fdd_image_exif_orientation(d, len), err);
+    if (s) {
+        fdd_image_free(out);
+        return fdd_fail(err, FDD_E_NOMEM, "%s: out of memory for the EXIF transpose",
+                        name ? name : "<memory>");
+    }
+    return FDD_OK;
+}
+
+fdd_status fdd_image_load_ex(const char *path, unsigned flags, fdd_image *out, fdd_error *err) {
     uint8_t *data;
     size_t len;
     memset(out, 0, sizeof *out);
     fdd_status s = fdd_read_file(path, FDD_IMAGE_MAX_FILE, &data, &len, err);
     if (s) return s;
-    s = fdd_image_decode(data, len, path, out, err);
+    s = fdd_image_decode_ex(data, len, path, flags, out, err);
     fdd_free(data);
     return s;
+}
+
+fdd_status fdd_image_load(const char *path, fdd_image *out, fdd_error *err) {
+    return fdd_image_load_ex(path, 0, out, err);
 }

@@ -28,6 +28,17 @@ fdd_status fdd_decode_tiff(const uint8_t *data, size_t len, const char *name, fd
                            fdd_error *err);
 fdd_status fdd_decode_gif(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                           fdd_error *err);
+/* src/webp.c: RIFF WebP -- simple lossy (VP8 via fdd_vp8_decode), lossless
+ * (VP8L), extended (VP8X; animations give their first frame). */
+fdd_status fdd_decode_webp(const uint8_t *data, size_t len, const char *name, fdd_image *out,
+                           fdd_error *err);
+
+/* src/vp8.c: the payload of a WebP `VP8 ` chunk (a VP8 keyframe) decoded into
+ * rgb (caller's, width*height*3) as libwebp's default path gives it: fancy
+ * chroma upsampling and 14-bit fixed-point YUV->RGB.  Fails when the frame
+ * header's size is not width x height. */
+fdd_status fdd_vp8_decode(const uint8_t *vp8, size_t len, int width, int height, const char *name,
+                          uint8_t *rgb, fdd_error *err);
 
 /* Checks width x height against Pillow's bomb limit and allocates the RGB
  * buffer; the one place decoders get pixel memory from. */

@@ -431,7 +431,7 @@ static fdd_status inception_forward(fdd_model *m, fdd_ctx *ctx, const fdd_prepro
     fdd_fmap last = network(&r, &in);
     size_t total = (2 * r.pp_need + r.scr_peak) * sizeof(float);
     fdd_arena arena;
-    fdd_status s = fdd_arena_init(&arena, total, err);
+    fdd_status s = fdd_arena_init(&arena, ctx, total, err);
     if (s) return s;
     r.pp[0] = fdd_arena_alloc(&arena, r.pp_need * sizeof(float));
     r.pp[1] = fdd_arena_alloc(&arena, r.pp_need * sizeof(float));

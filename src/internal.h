@@ -94,9 +94,14 @@ void fdd_alloc_fail_at(long n);
 typedef struct fdd_arena {
     uint8_t *base;
     size_t size, used, peak;
+    bool borrowed;   /* base is ctx's activation block, not ours to free */
 } fdd_arena;
 
-fdd_status fdd_arena_init(fdd_arena *a, size_t size, fdd_error *err);
+/* With a ctx, the block is the context's activation block, kept between
+ * passes (grown, never shrunk): fresh pages cost a page fault each, which on
+ * some VMs is tens of microseconds, and a pass touches hundreds of MB.  One
+ * pass per ctx at a time.  Without a ctx the block is allocated here. */
+fdd_status fdd_arena_init(fdd_arena *a, fdd_ctx *ctx, size_t size, fdd_error *err);
 void fdd_arena_free(fdd_arena *a);
 /* Returns NULL in counting mode (base == NULL) or when the arena is full
  * (a sizing bug: callers assert).  Bytes are not cleared. */

@@ -154,6 +154,38 @@ static float pool_one(const float *src, size_t w, size_t y0, size_t y1, size_t x
 
 #define POOL_ROW 1024
 
+/* 4-wide float vectors (GNU vector extension: lane-wise IEEE operations, so
+ * a lane computes exactly what the scalar code computes). */
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+typedef int32_t v4i __attribute__((vector_size(16), aligned(4)));
+
+/* acc[j] += r[j*s] (avg) or acc[j] = r[j*s] > acc[j] || isnan(r[j*s]) ?
+ * r[j*s] : acc[j] (max), for j < n. */
+static inline void pool_row(float *acc, const float *r, size_t n, size_t s, bool avg) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        v4f a, t;
+        memcpy(&a, acc + j, sizeof a);
+        if (s == 1) memcpy(&t, r + j, sizeof t);
+        else t = (v4f){r[j * s], r[(j + 1) * s], r[(j + 2) * s], r[(j + 3) * s]};
+        if (avg) {
+            a += t;
+        } else {
+            v4i m = (t > a) | (t != t), ti, ai;
+            memcpy(&ti, &t, sizeof ti);
+            memcpy(&ai, &a, sizeof ai);
+            ai = (ti & m) | (ai & ~m);
+            memcpy(&a, &ai, sizeof a);
+        }
+        memcpy(acc + j, &a, sizeof a);
+    }
+    for (; j < n; j++) {
+        float t = r[j * s];
+        if (avg) acc[j] += t;
+        else acc[j] = t > acc[j] || t != t ? t : acc[j];
+    }
+}
+
 /* One channel (all images) per task.  Output columns whose window lies
  * inside the row are computed a row at a time, vectorised across columns;
  * each output still sees its window's elements in the same order (rows,
@@ -189,22 +221,13 @@ static void pool_task(void *arg, size_t ch, int thread) {
             if (pj->avg) {
                 for (size_t j = 0; j < nx; j++) acc[j] = 0.0f;
                 for (size_t y = y0; y < y1; y++)
-                    for (size_t dx = 0; dx < k; dx++) {
-                        const float *r = base + y * w + dx;
-                        for (size_t j = 0; j < nx; j++) acc[j] += r[j * s];
-                    }
+                    for (size_t dx = 0; dx < k; dx++) pool_row(acc, base + y * w + dx, nx, s, true);
                 float cnt = (float)((y1 - y0) * k);
                 for (size_t j = 0; j < nx; j++) d[xa + j] = acc[j] / cnt;
             } else {
                 for (size_t j = 0; j < nx; j++) acc[j] = base[y0 * w + j * s];
                 for (size_t y = y0; y < y1; y++)
-                    for (size_t dx = 0; dx < k; dx++) {
-                        const float *r = base + y * w + dx;
-                        for (size_t j = 0; j < nx; j++) {
-                            float t = r[j * s];
-                            acc[j] = t > acc[j] || t != t ? t : acc[j];
-                        }
-                    }
+                    for (size_t dx = 0; dx < k; dx++) pool_row(acc, base + y * w + dx, nx, s, false);
                 for (size_t j = 0; j < nx; j++) d[xa + j] = acc[j];
             }
         }

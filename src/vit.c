@@ -746,7 +746,7 @@ static fdd_status vit_forward(fdd_model *m, fdd_ctx *ctx, const fdd_preprocess *
     f.nb = nb;
     carve(&a, &L, &f, f.nthreads);
     size_t need = a.peak;
-    fdd_status st = fdd_arena_init(&a, need, err);
+    fdd_status st = fdd_arena_init(&a, ctx, need, err);
     if (st) return st;
     if (!carve(&a, &L, &f, f.nthreads)) {
         fdd_arena_free(&a);

@@ -120,6 +120,10 @@ def main():
         for key in ("weights_sha256", "fdd_version", "isa", "threads", "profile", "mean_term", "trace_term"):
             check(key in rec, "json has " + key)
         check(rec.get("profile") == "dino", "profile recorded")
+        check(rec.get("exif_transpose") is False, "exif_transpose recorded (default false)")
+        r = run("compare", a, b, "--model", model, "--json", "--exif-transpose")
+        check(r.returncode == 0 and json.loads(r.stdout)[0].get("exif_transpose") is True,
+              "--exif-transpose recorded in --json")
         r = run("compare", a, a, "--model", model, "--json")
         check(r.returncode == 0 and abs(json.loads(r.stdout)[0]["fd"]) < 1e-9, "fd(A, A) = 0")
 
@@ -214,6 +218,21 @@ def main():
         check(run("decode", os.path.join(b, jpgs[0]), "-o", ppm).returncode == 0, "decode")
         with open(ppm, "rb") as f:
             check(f.read(2) == b"P6", "decode writes P6")
+        # EXIF orientation 6 (13x7 stored): ignored by default, as Image.open;
+        # --exif-transpose turns it to 7x13 as ImageOps.exif_transpose
+        rot = os.path.join(ROOT, "tests", "data", "formats", "exif_o6.png")
+        outs = {}
+        for flag in ((), ("--exif-transpose",)):
+            r = run("decode", rot, "-o", ppm, *flag)
+            with open(ppm, "rb") as f:
+                outs[flag] = f.read() if r.returncode == 0 else b""
+        check(outs[()].startswith(b"P6\n13 7\n"), "decode ignores the EXIF orientation by default")
+        check(outs[("--exif-transpose",)].startswith(b"P6\n7 13\n"), "decode --exif-transpose turns the image")
+        check(outs[()] != outs[("--exif-transpose",)], "--exif-transpose changes the decode output")
+        r = run("decode", os.path.join(b, jpgs[0]), "-o", ppm, "--exif-transpose")
+        check(r.returncode == 0, "--exif-transpose on an image without EXIF")
+        r = run("--help", ok=False)
+        check("--exif-transpose" in r.stderr, "--exif-transpose in --help")
         x = os.path.join(tmp, "x.npy")
         r = run("preprocess", os.path.join(b, jpgs[0]), "-o", x, "--model", model)
         check(r.returncode == 0 and os.path.getsize(x) == 128 + 3 * 224 * 224 * 4, "preprocess 3x224x224")

@@ -4,7 +4,7 @@ by hand (edge cases and Pillow quirks), and digests.txt with one line per file:
 `<file> <w> <h> <sha256 of Image.open(f).convert("RGB") bytes>`, or
 `<file> ERROR <exception>` when Pillow refuses the file.
 Run from the repo root with /usr/bin/python3 (Pillow, numpy)."""
-import hashlib, io, os, struct, sys
+import hashlib, io, os, struct, sys, zlib
 import numpy as np
 from PIL import Image
 
@@ -228,16 +228,313 @@ files["tiff_mm_rgba_assoc.tif"] = tiff_mm(5, 3, 2, 4, bytes(rng_bytes(83, 60)), 
 files["tiff_mm_truncated.tif"] = tiff_mm(5, 3, 2, 3, bytes(rng_bytes(84, 40)))
 files["tiff_lzw_cut.tif"] = files["tiff_RGB_tiff_lzw.tif"][:1200]
 
+
+# ------------------------------------------------------------- plain PNM
+def plain(kind, w, h, maxval, vals, sep=b" "):
+    hdr = b"P%d\n%d %d\n" % (kind, w, h) + (b"%d\n" % maxval if kind != 1 else b"")
+    return hdr + sep.join(b"%d" % v for v in vals) + b"\n"
+
+r = np.random.default_rng(100)
+for mv in (1, 7, 255, 256, 1000, 65535):
+    files[f"p2_max{mv}.pgm"] = plain(2, 9, 4, mv, [int(v) for v in r.integers(0, mv + 1, 36)])
+    files[f"p3_max{mv}.ppm"] = plain(3, 9, 4, mv, [int(v) for v in r.integers(0, mv + 1, 108)], b"\n")
+files["p1_plain.pbm"] = plain(1, 11, 5, 1, [int(v) for v in r.integers(0, 2, 55)])
+files["p1_nosep.pbm"] = b"P1\n11 2\n" + bytes(int(v) for v in r.choice([48, 49], 22)) + b"\n"
+files["p1_comments.pbm"] = b"P1 # c\n3 2\n0 1#x\n1\n#y\r1 0 0\n"
+files["p1_badtoken.pbm"] = b"P1 3 1\n0 1 0 2\n"
+files["p1_trailing_garbage.pbm"] = b"P1 3 1\n0 1 0 x\n"   # every byte of the block is checked
+files["p1_short.pbm"] = b"P1 3 2\n0 1 0 1\n"
+files["p2_comment_joins.pgm"] = b"P2 2 1 255\n12#c\n3 4\n"          # "12" + "3" = 123
+files["p2_comment_cr.pgm"] = b"P2 3 1 255\n1 #c\r2 3 #tail"
+files["p2_half_token_repeats.pgm"] = b"P2 4 3 255\n1 2 7"            # 7 fills the image
+files["p2_negative.pgm"] = b"P2 3 1 255\n-1 -128 5\n"                # wraps modulo 256
+files["p2_negative_mode_i.pgm"] = b"P2 2 1 1000\n-1 5\n"            # Pillow: struct.error
+files["p2_over_maxval.pgm"] = b"P2 2 1 100\n5 101\n"
+files["p2_token_long.pgm"] = b"P2 2 1 255\n1 2 12345678901"
+files["p2_token_long_ws.pgm"] = b"P2 2 1 255\n1 2 12345678901 "    # not reached: decodes
+files["p2_bad_token.pgm"] = b"P2 2 1 255\n1 0x1\n"
+files["p2_underscore_sign.pgm"] = b"P2 3 1 255\n1_0 +7 -0\n"
+files["p2_short.pgm"] = b"P2 3 2 255\n1 2 3\n"
+files["p3_half_token.ppm"] = b"P3 2 2 1000\n1 2 3 999 0 500 77"
+
+# ------------------------------------------------------- TIFF by hand
+def lzw_encode(data):
+    """TIFF LZW (MSB first, early change), one clear code at the start."""
+    table = {bytes([i]): i for i in range(256)}
+    nxt, width, acc, nb, out = 258, 9, 0, 0, bytearray()
+    def put(code):
+        nonlocal acc, nb
+        acc = (acc << width) | code; nb += width
+        while nb >= 8:
+            out.append((acc >> (nb - 8)) & 255); nb -= 8
+    put(256)
+    cur = b""
+    for c in data:
+        wc = cur + bytes([c])
+        if wc in table: cur = wc; continue
+        put(table[cur]); table[wc] = nxt; nxt += 1
+        if nxt > (1 << width) - 1 and width < 12: width += 1
+        cur = bytes([c])
+    if cur:
+        put(table[cur]); nxt += 1
+        if nxt > (1 << width) - 1 and width < 12: width += 1
+    put(257)
+    if nb: out.append((acc << (8 - nb)) & 255)
+    assert nxt < 4000
+    return bytes(out)
+
+def packbits(data):
+    return b"".join(bytes([len(data[i:i + 128]) - 1]) + data[i:i + 128] for i in range(0, len(data), 128))
+
+def rev_bits(b): return bytes(int(f"{x:08b}"[::-1], 2) for x in b)
+
+ENC = {1: lambda b: b, 5: lzw_encode, 8: lambda b: zlib.compress(b), 32773: packbits}
+
+def tiff_build(w, h, bps, spp, photo, pixels, comp=1, tile=None, rps=None, fill=1, be=False,
+               extra_tags=(), pred=1, cmap=None, extra_samples=None):
+    """pixels: rows of packed sample bytes (list of h byte strings, file order)."""
+    E = ">" if be else "<"
+    bpp = bps * spp
+    blocks = []
+    if tile:
+        tw, tl = tile
+        rb = (tw * bpp + 7) // 8
+        for ty in range(0, h, tl):
+            for tx in range(0, w, tw):
+                raw = b""
+                for y in range(ty, ty + tl):
+                    row = pixels[y] if y < h else b"\0" * ((w * bpp + 7) // 8)
+                    bits = "".join(f"{x:08b}" for x in row)[tx * bpp:(tx + tw) * bpp]
+                    bits = bits.ljust(rb * 8, "0")
+                    raw += int(bits, 2).to_bytes(rb, "big") if bits else b""
+                blocks.append(raw)
+    else:
+        rps = rps or h
+        for sy in range(0, h, rps):
+            blocks.append(b"".join(pixels[sy:sy + rps]))
+    if pred == 2:
+        def diff(raw, rowlen):
+            out = bytearray(raw)
+            n = bps // 8
+            if n == 0: return raw
+            for r0 in range(0, len(raw), rowlen):
+                for k in range(rowlen // n - 1, spp - 1, -1):
+                    a = int.from_bytes(raw[r0 + k * n:r0 + k * n + n], "big" if be else "little")
+                    b_ = int.from_bytes(raw[r0 + (k - spp) * n:r0 + (k - spp) * n + n], "big" if be else "little")
+                    out[r0 + k * n:r0 + k * n + n] = ((a - b_) % (1 << bps)).to_bytes(n, "big" if be else "little")
+            return bytes(out)
+        rowlen = ((tile[0] if tile else w) * bpp + 7) // 8
+        blocks = [diff(b_, rowlen) for b_ in blocks]
+    blocks = [ENC[comp](b_) for b_ in blocks]
+    if fill == 2: blocks = [rev_bits(b_) for b_ in blocks]
+    tags = {256: (4, [w]), 257: (4, [h]), 258: (3, [bps] * spp), 259: (3, [comp]), 262: (3, [photo]),
+            277: (3, [spp])}
+    if fill != 1: tags[266] = (3, [fill])
+    if pred != 1: tags[317] = (3, [pred])
+    if cmap: tags[320] = (3, cmap)
+    if extra_samples is not None: tags[338] = (3, [extra_samples])
+    if tile: tags.update({322: (3, [tile[0]]), 323: (3, [tile[1]]), 324: (4, [0] * len(blocks)), 325: (4, [len(b_) for b_ in blocks])})
+    else: tags.update({273: (4, [0] * len(blocks)), 278: (3, [rps]), 279: (4, [len(b_) for b_ in blocks])})
+    for k, v in extra_tags: tags[k] = v
+    n = len(tags)
+    ifd_end = 8 + 2 + 12 * n + 4
+    heap = bytearray()
+    def place(b_):
+        off = ifd_end + len(heap); heap.extend(b_)
+        if len(heap) % 2: heap.append(0)
+        return off
+    offtag = 324 if tile else 273
+    ent = bytearray()
+    sizes = {1: "B", 3: "H", 4: "I", 5: "II", 7: "B", 8: "h", 9: "i", 11: "f", 12: "d", 10: "ii", 2: "B", 6: "b", 16: "Q"}
+    for tag in sorted(tags):
+        typ, vals = tags[tag]
+        fmt = sizes[typ]
+        if typ in (5, 10): vals = [x for pair in vals for x in pair]; cnt = len(vals) // 2
+        else: cnt = len(vals)
+        payload = struct.pack(E + fmt[0] * len(vals), *vals)
+        if len(payload) <= 4: val = payload.ljust(4, b"\0")
+        else: val = struct.pack(E + "I", place(payload))
+        if tag == offtag: offpos = (len(ent) + 8, len(payload) > 4, int.from_bytes(val, "big" if be else "little"))
+        ent += struct.pack(E + "HHI", tag, typ, cnt) + val
+    # the pixel data last, so that cutting the file cuts pixel data
+    data_offs = [place(b_) for b_ in blocks]
+    packed = struct.pack(E + "I" * len(data_offs), *data_offs)
+    if offpos[1]: heap[offpos[2] - ifd_end:offpos[2] - ifd_end + len(packed)] = packed
+    else: ent[offpos[0]:offpos[0] + 4] = packed.ljust(4, b"\0")
+    head = (b"MM\0*" if be else b"II*\0") + struct.pack(E + "I", 8)
+    return head + struct.pack(E + "H", n) + bytes(ent) + b"\0\0\0\0" + bytes(heap)
+
+def pack_rows(arr, bps, be=False):
+    """arr: h x (w*spp) ints -> packed rows."""
+    rows = []
+    for row in arr:
+        if bps == 16: rows.append(b"".join(int(v).to_bytes(2, "big" if be else "little") for v in row))
+        elif bps == 8: rows.append(bytes(int(v) for v in row))
+        else:
+            bits = "".join(format(int(v), f"0{bps}b") for v in row)
+            bits = bits.ljust((len(bits) + 7) // 8 * 8, "0")
+            rows.append(int(bits, 2).to_bytes(len(bits) // 8, "big"))
+    return rows
+
+r = np.random.default_rng(200)
+W, H = 40, 23
+g8 = smooth(W, H, 201, "L"); g8a = np.asarray(g8)
+rgb8 = np.asarray(smooth(W, H, 202)).reshape(H, W * 3)
+bits1 = (g8a > 128).astype(int)
+g16 = (r.integers(0, 65536, (H, W)) * np.linspace(0, 1, W)).astype(int)
+rgb16 = r.integers(0, 65536, (H, W * 3))
+rgba16 = r.integers(0, 65536, (H, W * 4))
+g4 = r.integers(0, 16, (H, W))
+cmap16 = [int(v) for v in r.integers(0, 65536, 48)]
+for comp, cn in ((1, "raw"), (5, "lzw"), (8, "deflate"), (32773, "packbits")):
+    for tile in (None, (16, 16)):
+        tn = "tiled" if tile else "strips"
+        kw = dict(comp=comp, tile=tile, rps=None if tile else 7)
+        files[f"tiff_1bit_{tn}_{cn}.tif"] = tiff_build(W, H, 1, 1, 0, pack_rows(bits1, 1), **kw)
+        files[f"tiff_L_{tn}_{cn}.tif"] = tiff_build(W, H, 8, 1, 1, pack_rows(g8a, 8), **kw)
+        files[f"tiff_RGB_{tn}_{cn}.tif"] = tiff_build(W, H, 8, 3, 2, pack_rows(rgb8, 8), **kw)
+        files[f"tiff_I16_{tn}_{cn}.tif"] = tiff_build(W, H, 16, 1, 1, pack_rows(g16, 16), **kw)
+        files[f"tiff_RGB16_{tn}_{cn}.tif"] = tiff_build(W, H, 16, 3, 2, pack_rows(rgb16, 16), **kw)
+    files[f"tiff_1bit_black1_{cn}.tif"] = tiff_build(W, H, 1, 1, 1, pack_rows(bits1, 1), comp=comp)
+    files[f"tiff_1bit_fill2_{cn}.tif"] = tiff_build(W, H, 1, 1, 0, pack_rows(bits1, 1), comp=comp, fill=2)
+    files[f"tiff_L_fill2_{cn}.tif"] = tiff_build(W, H, 8, 1, 1, pack_rows(g8a, 8), comp=comp, fill=2)
+    files[f"tiff_P4_{cn}.tif"] = tiff_build(W, H, 4, 1, 3, pack_rows(g4, 4), comp=comp, cmap=cmap16)
+    files[f"tiff_L4_white0_{cn}.tif"] = tiff_build(W, H, 4, 1, 0, pack_rows(g4, 4), comp=comp)
+for comp, cn in ((5, "lzw"), (8, "deflate")):
+    files[f"tiff_I16_pred2_tiled_{cn}.tif"] = tiff_build(W, H, 16, 1, 1, pack_rows(g16, 16), comp=comp, tile=(16, 16), pred=2)
+    files[f"tiff_RGB16_pred2_{cn}_mm.tif"] = tiff_build(W, H, 16, 3, 2, pack_rows(rgb16, 16, True), comp=comp, pred=2, be=True, rps=4)
+    files[f"tiff_RGB_pred2_tiled_{cn}.tif"] = tiff_build(W, H, 8, 3, 2, pack_rows(rgb8, 8), comp=comp, tile=(16, 32), pred=2)
+files["tiff_I16_mm.tif"] = tiff_build(W, H, 16, 1, 1, pack_rows(g16, 16, True), be=True)
+files["tiff_I16_white0.tif"] = tiff_build(W, H, 16, 1, 0, pack_rows(g16, 16))          # not inverted
+files["tiff_I16_white0_mm.tif"] = tiff_build(W, H, 16, 1, 0, pack_rows(g16, 16, True), be=True)  # Pillow refuses
+files["tiff_RGBA16.tif"] = tiff_build(W, H, 16, 4, 2, pack_rows(rgba16, 16), extra_samples=2)
+files["tiff_RGBA16_mm_lzw.tif"] = tiff_build(W, H, 16, 4, 2, pack_rows(rgba16, 16, True), comp=5, be=True, extra_samples=0, rps=4)
+files["tiff_1bit_pred2_lzw.tif"] = tiff_build(W, H, 1, 1, 0, pack_rows(bits1, 1), comp=5, pred=2)  # libtiff refuses
+files["tiff_tiled_cut.tif"] = files["tiff_RGB_tiled_raw.tif"][:-40]
+files["tiff_tiled_lzw_cut.tif"] = files["tiff_RGB_tiled_lzw.tif"][:-300]
+for comp in ("group3", "group4", "tiff_ccitt"):   # Pillow decodes these through libtiff; fdd refuses
+    pil_save(f"tiff_unsup_{comp}.tif", smooth(W, H, 203, "1"), format="TIFF", compression=comp)
+pil_save("tiff_unsup_jpeg.tif", smooth(W, H, 204), format="TIFF", compression="jpeg")
+
+
+# ------------------------------------------------------ EXIF orientation
+# exif-digests.txt: `<file> <orientation> <w> <h> <sha256>` of
+# ImageOps.exif_transpose(Image.open(f)).convert("RGB") (or `ERROR <exc>`
+# where exif_transpose raises); <orientation> is the 1..8 value
+# Image.getexif().get(0x0112) compares equal to, 0 for none / unusable / raise.
+exif_files = []
+def exif_bytes(o, be=False, typ=3, count=1, vals=None, raw=None):
+    """EXIF block "Exif\0\0" + TIFF header + IFD0 holding Orientation."""
+    if raw is not None: return b"Exif\0\0" + raw
+    E = ">" if be else "<"
+    vals = vals if vals is not None else [o] * count
+    fmt = {1: "B", 3: "H", 4: "I", 5: "II", 11: "f", 12: "d", 8: "h", 7: "B"}[typ]
+    flat = [x for v in vals for x in (v if isinstance(v, tuple) else (v,))]
+    payload = struct.pack(E + fmt[0] * len(flat), *flat)
+    if len(payload) <= 4: val, heap = payload.ljust(4, b"\0"), b""
+    else: val, heap = struct.pack(E + "I", 26), payload
+    return (b"Exif\0\0" + (b"MM\0*" if be else b"II*\0") + struct.pack(E + "I", 8) + struct.pack(E + "H", 1)
+            + struct.pack(E + "HHI", 0x0112, typ, len(vals)) + val + b"\0\0\0\0" + heap)
+
+base = smooth(13, 7, 300)
+def jpeg_with_app1(app1_payloads):
+    b = io.BytesIO(); base.save(b, format="JPEG", quality=90); j = b.getvalue()
+    segs = b"".join(b"\xff\xe1" + struct.pack(">H", len(p_) + 2) + p_ for p_ in app1_payloads)
+    return j[:2] + segs + j[2:]
+
+def png_chunk(cid, data):
+    return struct.pack(">I", len(data)) + cid + data + struct.pack(">I", zlib.crc32(cid + data))
+
+def png_with_exif(exifs_before, exifs_after):
+    b = io.BytesIO(); base.save(b, format="PNG"); pn = b.getvalue()
+    i = pn.index(b"IDAT") - 4
+    e = pn.index(b"IEND") - 4
+    return (pn[:i] + b"".join(png_chunk(b"eXIf", x[6:]) for x in exifs_before) + pn[i:e]
+            + b"".join(png_chunk(b"eXIf", x[6:]) for x in exifs_after) + pn[e:])
+
+for o in range(1, 9):
+    ex = Image.Exif(); ex[0x0112] = o
+    for fmt, ext, kw in (("JPEG", "jpg", {"quality": 90}), ("PNG", "png", {}), ("WEBP", "webp", {"lossless": True})):
+        b = io.BytesIO(); base.save(b, format=fmt, exif=ex.tobytes(), **kw)
+        files[f"exif_o{o}.{ext}"] = b.getvalue(); exif_files.append(f"exif_o{o}.{ext}")
+    b = io.BytesIO(); base.save(b, format="TIFF", tiffinfo={274: o}); files[f"exif_o{o}.tif"] = b.getvalue()
+    exif_files.append(f"exif_o{o}.tif")
+b = io.BytesIO(); base.save(b, format="TIFF", tiffinfo={274: 6}, compression="tiff_lzw"); files["exif_o6_lzw.tif"] = b.getvalue()
+b = io.BytesIO(); base.convert("1").save(b, format="TIFF", tiffinfo={274: 8}, compression="packbits"); files["exif_o8_1bit.tif"] = b.getvalue()
+bad = {
+    "exif_bad_header.jpg": jpeg_with_app1([exif_bytes(0, raw=b"XX*\0\x08\0\0\0\0\0")]),       # Pillow raises
+    "exif_empty.jpg": jpeg_with_app1([b"Exif\0\0"]),
+    "exif_prefix_exif0x.jpg": jpeg_with_app1([b"Exif\0X" + exif_bytes(6)[6:]]),              # Pillow raises
+    "exif_ifd_past_end.jpg": jpeg_with_app1([exif_bytes(0, raw=b"II*\0\xff\0\0\0")]),
+    # (an EXIF block shorter than a TIFF header makes Pillow's JPEG open fail
+    # with struct.error -- not copied: fdd decodes such a file)
+    "exif_ifd_cut.jpg": jpeg_with_app1([exif_bytes(6)[:6 + 8 + 2 + 12] + b"\x01"]),         # next-IFD cut: kept
+    "exif_entry_cut.jpg": jpeg_with_app1([exif_bytes(6)[:6 + 8 + 2 + 8]]),
+    "exif_count2.jpg": jpeg_with_app1([exif_bytes(0, vals=[6, 3])]),                      # first value
+    "exif_count0.jpg": jpeg_with_app1([exif_bytes(0, vals=[])]),
+    "exif_long.jpg": jpeg_with_app1([exif_bytes(8, typ=4)]),
+    "exif_sshort_mm.jpg": jpeg_with_app1([exif_bytes(5, typ=8, be=True)]),
+    "exif_byte.jpg": jpeg_with_app1([exif_bytes(6, typ=1)]),                              # bytes: no match
+    "exif_undefined.jpg": jpeg_with_app1([exif_bytes(6, typ=7)]),
+    "exif_rational.jpg": jpeg_with_app1([exif_bytes(0, typ=5, vals=[(12, 2)])]),          # 6
+    "exif_rational_frac.jpg": jpeg_with_app1([exif_bytes(0, typ=5, vals=[(13, 2)])]),
+    "exif_rational_zero.jpg": jpeg_with_app1([exif_bytes(0, typ=5, vals=[(6, 0)])]),
+    "exif_rational_past_end.jpg": jpeg_with_app1([exif_bytes(0, typ=5, vals=[(12, 2)])[:-3]]),
+    "exif_float.jpg": jpeg_with_app1([exif_bytes(3.0, typ=11)]),
+    "exif_double.jpg": jpeg_with_app1([exif_bytes(7.0, typ=12)]),
+    "exif_value9.jpg": jpeg_with_app1([exif_bytes(9)]),
+    "exif_value0.jpg": jpeg_with_app1([exif_bytes(0)]),
+    "exif_second_app1.jpg": jpeg_with_app1([exif_bytes(0, raw=b"MM\0*\0\0\0\x08\0\0"), exif_bytes(6)]),  # first only
+    "exif_unknown_type.jpg": jpeg_with_app1([exif_bytes(6)[:6 + 8 + 2 + 2] + b"\x63\x00" + exif_bytes(6)[6 + 8 + 2 + 4:]]),
+    "exif_after_idat.png": png_with_exif([], [exif_bytes(3)]),
+    "exif_two_chunks.png": png_with_exif([exif_bytes(3)], [exif_bytes(6)]),                 # before IDAT wins
+    "exif_two_after_idat.png": png_with_exif([], [exif_bytes(6), exif_bytes(8)]),           # the last one
+    "exif_bad.png": png_with_exif([exif_bytes(0, raw=b"II*\0\x30\0\0\0")], []),
+    "exif_bad_header.png": png_with_exif([exif_bytes(0, raw=b"XX*\0\x08\0\0\0\0\0")], []),  # exif_transpose raises
+}
+# Duplicate entries: the later one replaces the earlier.
+dup = bytearray(exif_bytes(3))
+dup[6 + 8:6 + 8 + 2] = b"\x02\x00"
+dup = bytes(dup[:6 + 8 + 2 + 12]) + struct.pack("<HHIHH", 0x0112, 3, 1, 8, 0) + b"\0\0\0\0"
+bad["exif_duplicate.jpg"] = jpeg_with_app1([dup])
+# WebP: an EXIF chunk in a simple (VP8L) file is not read; VP8X flags unset still is.
+wl = files["exif_o1.webp"]
+bw = io.BytesIO(); base.save(bw, format="WEBP", lossless=True); simple = bw.getvalue()
+ch = b"EXIF" + struct.pack("<I", len(exif_bytes(6))) + exif_bytes(6)
+bad["exif_simple_trailing.webp"] = b"RIFF" + struct.pack("<I", len(simple) - 8 + len(ch)) + simple[8:] + ch
+w6 = bytearray(files["exif_o6.webp"]); w6[20] &= ~0x08
+bad["exif_vp8x_flag_unset.webp"] = bytes(w6)
+for k, v in bad.items(): files[k] = v; exif_files.append(k)
+exif_files += ["exif_o6_lzw.tif", "exif_o8_1bit.tif"]
+
 # ------------------------------------------------------------------ write
 os.makedirs(OUT, exist_ok=True)
 for f in os.listdir(OUT): os.remove(OUT + f)
+warnings_ = __import__("warnings"); warnings_.simplefilter("ignore")
 lines = []
 for name in sorted(files):
     with open(OUT + name, "wb") as fh: fh.write(files[name])
+for name in sorted(files):
     try:
         im = Image.open(OUT + name); rgb = im.convert("RGB")
         lines.append(f"{name} {rgb.width} {rgb.height} {hashlib.sha256(rgb.tobytes()).hexdigest()}")
     except Exception as e:
         lines.append(f"{name} ERROR {type(e).__name__}")
 with open(OUT + "digests.txt", "w") as fh: fh.write("\n".join(lines) + "\n")
+import warnings
+from PIL import ImageOps
+warnings.simplefilter("ignore")
+lines = []
+for name in sorted(exif_files):
+    try:
+        v = Image.open(OUT + name).getexif().get(0x0112)
+        o = next((k for k in range(1, 9) if not isinstance(v, (bytes, str, tuple)) and v == k), 0)
+    except Exception:
+        o = 0
+    try:
+        rgb = ImageOps.exif_transpose(Image.open(OUT + name)).convert("RGB")
+        lines.append(f"{name} {o} {rgb.width} {rgb.height} {hashlib.sha256(rgb.tobytes()).hexdigest()}")
+    except Exception as e:
+        lines.append(f"{name} {o} ERROR {type(e).__name__}")
+with open(OUT + "exif-digests.txt", "w") as fh: fh.write("\n".join(lines) + "\n")
 print(len(files), "files,", sum(len(v) for v in files.values()), "bytes")

@@ -280,6 +280,10 @@ int main(int argc, char **argv) {
         }
         return 2;
     }
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: bench_decode [DIR] | --fdd-only DIR KIND PASSES | --tile-ppm OUT.ppm A B C D\n");
+        return 2;
+    }
     const char *dir = argc > 1 ? argv[1] : "build/bench-decode";
     int rounds = getenv("FDD_BENCH_REPS") ? atoi(getenv("FDD_BENCH_REPS")) : 7;
     if (rounds < 1 || rounds > MAXR - 1) rounds = 7;

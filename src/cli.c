@@ -11,6 +11,9 @@
 #include "internal.h"
 #include "stats.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -381,12 +384,15 @@ static fdd_status run_images(const opts *o, pass *p, const path_list *l, fdd_sta
     return s;
 }
 
-static fdd_status stats_for_runs(model_run *runs, int nruns, const char *profile_override, fdd_stats **st,
-                                 fdd_error *err) {
-    (void)profile_override;
+/* The profile recorded in statistics: the preprocessing profile, plus
+ * "+exif-transpose" when images were turned, so that statistics of turned
+ * and unturned images are not merged or compared without --force. */
+static fdd_status stats_for_runs(const opts *o, model_run *runs, int nruns, fdd_stats **st, fdd_error *err) {
     for (int r = 0; r < nruns; r++) {
+        char prof[64];
+        snprintf(prof, sizeof prof, "%s%s", runs[r].cfg.profile, o->exif_transpose ? "+exif-transpose" : "");
         fdd_status s = fdd_stats_create(&st[r], fdd_model_dim(runs[r].m), err);
-        if (!s) s = fdd_stats_set_identity(st[r], runs[r].identity, runs[r].cfg.profile, err);
+        if (!s) s = fdd_stats_set_identity(st[r], runs[r].identity, prof, err);
         if (s) return s;
     }
     return FDD_OK;
@@ -397,7 +403,7 @@ static fdd_status stats_of_dir(const opts *o, fdd_ctx *ctx, model_run *runs, int
     path_list l;
     fdd_status s = list_images(dir, &l, err);
     if (s) return s;
-    s = stats_for_runs(runs, nruns, o->profile, st, err);
+    s = stats_for_runs(o, runs, nruns, st, err);
     pass p = {.runs = runs, .nruns = nruns, .ctx = ctx, .skip_bad = o->skip_bad, .load_flags = load_flags(o)};
     if (!s) s = run_images(o, &p, &l, st, NULL, count, dir, err);
     paths_free(&l);
@@ -644,6 +650,13 @@ static int cmd_preprocess(const opts *o) {
 }
 
 int main(int argc, char **argv) {
+#ifdef __GLIBC__
+    /* Keep freed image and activation buffers in the heap instead of
+     * returning them to the kernel: each fresh page is a page fault, tens of
+     * microseconds on some VMs, and every image allocates megabytes. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     if (argc < 2) return usage();
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) { printf("fdd %s\n", FDD_VERSION); return 0; }

@@ -16,14 +16,15 @@ fdd_status fdd_decode_png(const uint8_t *data, size_t len, const char *name, fdd
                           fdd_error *err);
 fdd_status fdd_decode_jpeg(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                            fdd_error *err);
-/* src/formats.c: binary PNM (P4/P5/P6, 8/16-bit), BMP (raw, bitfields,
- * RLE4/RLE8), GIF (first frame). */
+/* src/formats.c: PNM (plain P1-P3 and binary P4-P6, 8/16-bit), BMP (raw,
+ * bitfields, RLE4/RLE8), GIF (first frame). */
 fdd_status fdd_decode_pnm(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                           fdd_error *err);
 fdd_status fdd_decode_bmp(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                           fdd_error *err);
-/* src/tiff.c: baseline TIFF (8-bit gray/palette/RGB/RGBA strips; none,
- * PackBits, LZW, Deflate; predictor 2). */
+/* src/tiff.c: TIFF (1/2/4/8/16-bit gray and palette, 8/16-bit RGB/RGBA;
+ * strips or tiles; none, PackBits, LZW, Deflate; predictor 2; FillOrder 2),
+ * turned by its Orientation tag as Pillow's TIFF loader does. */
 fdd_status fdd_decode_tiff(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                            fdd_error *err);
 fdd_status fdd_decode_gif(const uint8_t *data, size_t len, const char *name, fdd_image *out,

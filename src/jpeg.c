@@ -15,10 +15,17 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __SSE2__
+/* SSE2 is part of x86-64 itself: no run-time dispatch.  The SIMD loops use
+ * the same integer formulas as the scalar code (identical bits); other
+ * architectures use the scalar code. */
+#include <emmintrin.h>
+#endif
 
 #define MAXC 4           /* Pillow accepts 1, 3 or 4 components */
 #define MAX_BLOCKS 10    /* libjpeg's D_MAX_BLOCKS_IN_MCU */
 #define MIN_GET_BITS 57  /* libjpeg-turbo refill target with a 64-bit buffer */
+#define LOOKB 10         /* bits of the fast Huffman tables, 8..16 */
 
 /* Zigzag -> natural order, padded with 63s as libjpeg's table is, so that a
  * corrupt run length past the block end lands on the last coefficient. */
@@ -67,6 +74,13 @@ typedef struct {
 /* Decoding form of a table (libjpeg's d_derived_tbl). */
 typedef struct {
     uint16_t look[256]; /* 8-bit lookahead: (length << 8) | symbol; length 9 = longer code */
+    /* LOOKB-bit lookahead, used when >= 17 bits are buffered (no request of
+     * huff() could then refill): (length << 8) | symbol, 0 = longer code. */
+    uint16_t lookb[1 << LOOKB];
+    /* AC codes whose length l plus value bits s fit the same LOOKB bits:
+     * (value << 16) | (run << 8) | (l + s); 0x10 | l for end of block;
+     * 0 = neither. */
+    int32_t acfast[1 << LOOKB];
     int32_t maxcode[18];
     int32_t valoff[18];
     uint8_t vals[256];
@@ -221,6 +235,23 @@ static int build_derived(jdec *d, const htable *t, bool is_dc, hderived *o) {
             int look = (int)(code[p] << (8 - l));
             for (int k = 1 << (8 - l); k > 0; k--) o->look[look++] = (uint16_t)((l << 8) | t->vals[p]);
         }
+    memset(o->lookb, 0, sizeof o->lookb);
+    p = 0;
+    for (int l = 1; l <= LOOKB; l++)
+        for (int i = 1; i <= t->bits[l]; i++, p++) {
+            int look = (int)(code[p] << (LOOKB - l));
+            for (int k = 1 << (LOOKB - l); k > 0; k--) o->lookb[look++] = (uint16_t)((l << 8) | t->vals[p]);
+        }
+    for (int i = 0; i < (1 << LOOKB); i++) {
+        int e = o->lookb[i], l = e >> 8, rs = e & 0xFF, sz = rs & 15;
+        o->acfast[i] = 0;
+        if (!is_dc && l && !sz && rs >> 4 != 15) o->acfast[i] = 0x10 | l; /* end of block */
+        if (!is_dc && l && sz && l + sz <= LOOKB) {
+            int v = (i >> (LOOKB - l - sz)) & ((1 << sz) - 1);
+            if (v < (1 << (sz - 1))) v -= (1 << sz) - 1;
+            o->acfast[i] = (int32_t)((uint32_t)v << 16) | ((rs >> 4) << 8) | (l + sz);
+        }
+    }
     if (is_dc)
         for (int i = 0; i < nsym; i++)
             if (t->vals[i] > 15) return JFAIL(d, FDD_E_FORMAT, "corrupt Huffman table");
@@ -525,13 +556,141 @@ static bool restart(jdec *d) {
 /* ------------------------------------------------------ entropy decoding */
 
 /* Sequential block (decode_mcu_slow).  blk is zeroed by the caller; *nz is
- * set when any AC coefficient may be nonzero. */
+ * set when any AC coefficient may be nonzero.  The bit reader lives in
+ * locals here, and refills happen at exactly the requests where huff() and
+ * get_bits() would make them, loading the same bytes: 8 at a time when no FF
+ * byte is among them, else through fill(), which handles stuffing, markers
+ * and the end of the data. */
+#define BR_SYNC() (d->buf = buf, d->bits = bits, d->p = p)
+#define BR_LOAD() (buf = d->buf, bits = d->bits, p = d->p)
+#define BR_NEED(n)                                                                   \
+    do {                                                                             \
+        if (bits < (n)) BR_FILL(n);                                                  \
+    } while (0)
+/* fill(d, n) on the locals. */
+#define BR_FILL(n)                                                                   \
+    do {                                                                             \
+        {                                                                            \
+            uint64_t w_;                                                             \
+            if (!d->unread_marker && d->end - p >= 8 && (w_ = load_be64(p),          \
+                                                         !has_ff(w_))) {             \
+                int k_ = (64 - bits) >> 3; /* bytes to reach >= 57 bits */           \
+                buf = ((buf << (4 * k_)) << (4 * k_)) | (w_ >> (64 - 8 * k_));       \
+                bits += 8 * k_;                                                      \
+                p += k_;                                                             \
+            } else {                                                                 \
+                /* Byte by byte as fill() does, FF00 included; markers, fill \
+                 * bytes and the end of the data go to fill() itself. */    \
+                if (!d->unread_marker && d->end - p >= 16)                           \
+                    while (bits < MIN_GET_BITS) {                                    \
+                        int c_ = *p;                                                 \
+                        if (c_ == 0xFF) {                                            \
+                            if (p[1] != 0) break;                                    \
+                            p++;                                                     \
+                        }                                                            \
+                        p++;                                                         \
+                        buf = (buf << 8) | (uint64_t)c_;                             \
+                        bits += 8;                                                   \
+                    }                                                                \
+                BR_SYNC();                                                           \
+                bool ok_ = bits >= MIN_GET_BITS || fill(d, (n));                     \
+                BR_LOAD();                                                           \
+                if (!ok_) return false;                                              \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+/* huff() on the locals: symbol into s. */
+#define BR_HUFF(h, s, L)                                                              \
+    do {                                                                             \
+        int e_;                                                                      \
+        if (bits < 8) {                                                              \
+            BR_FILL(0);                                                              \
+            if (bits < 8) { e_ = 1; goto L; }                                       \
+        }                                                                            \
+        e_ = (h)->look[(buf >> (bits - 8)) & 0xFF];                                  \
+        if ((e_ >> 8) <= 8) {                                                        \
+            bits -= e_ >> 8;                                                         \
+            s = e_ & 0xFF;                                                           \
+            break;                                                                   \
+        }                                                                            \
+        if (bits >= 9) {                                                             \
+            /* huff_slow's requests are all met by the buffered bits when the  \
+             * code ends within them (bits may be 57+ after the refill above): \
+             * no further refill, decode it here. */                           \
+            int l_ = 9;                                                              \
+            int32_t c_ = (int32_t)((buf >> (bits - 9)) & 0x1FF);                     \
+            while (c_ > (h)->maxcode[l_] && l_ < bits) {                             \
+                l_++;                                                                \
+                c_ = (int32_t)((buf >> (bits - l_)) & ((1u << l_) - 1));             \
+            }                                                                        \
+            if (c_ <= (h)->maxcode[l_]) { /* maxcode[17] stops it at 17 */      \
+                bits -= l_;                                                          \
+                s = l_ > 16 ? 0 : (h)->vals[(c_ + (h)->valoff[l_]) & 0xFF];          \
+                break;                                                               \
+            }                                                                        \
+        }                                                                            \
+        e_ = 9;                                                                      \
+    L:                                                                               \
+        BR_SYNC();                                                                   \
+        s = huff_slow(d, (h), e_);                                                   \
+        BR_LOAD();                                                                   \
+        if (s < 0) return false;                                                     \
+    } while (0)
+/* A symbol: from the LOOKB-bit table (or the code-length loop of huff_slow,
+ * which needs at most 17 bits) when >= 17 bits are buffered, else huff(). */
+#define BR_SYM(h, s, L)                                                              \
+    do {                                                                             \
+        if (bits >= 17) {                                                            \
+            int e_ = (h)->lookb[(buf >> (bits - LOOKB)) & ((1 << LOOKB) - 1)];       \
+            if (e_) {                                                                \
+                bits -= e_ >> 8;                                                     \
+                s = e_ & 0xFF;                                                       \
+            } else {                                                                 \
+                uint32_t w_ = (uint32_t)(buf >> (bits - 17)) & 0x1FFFF;              \
+                int l_ = LOOKB + 1;                                                  \
+                int32_t c_ = (int32_t)(w_ >> (16 - LOOKB));                          \
+                while (c_ > (h)->maxcode[l_]) c_ = (int32_t)(w_ >> (17 - ++l_));     \
+                bits -= l_;                                                          \
+                s = l_ > 16 ? 0 : (h)->vals[(c_ + (h)->valoff[l_]) & 0xFF];          \
+            }                                                                        \
+        } else {                                                                     \
+            BR_HUFF(h, s, L);                                                        \
+        }                                                                            \
+    } while (0)
+#define BR_BITS(n, v)                                                                \
+    do {                                                                             \
+        BR_NEED(n);                                                                  \
+        bits -= (n);                                                                 \
+        v = (int)((buf >> bits) & ((1u << (n)) - 1));                                \
+    } while (0)
+
+static inline uint64_t load_be64(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(w);
+#else
+    w = 0;
+    for (int i = 0; i < 8; i++) w = (w << 8) | p[i];
+    return w;
+#endif
+}
+
+static inline bool has_ff(uint64_t w) {
+    uint64_t v = ~w; /* a byte of w is FF iff a byte of v is zero */
+    return ((v - 0x0101010101010101u) & ~v & 0x8080808080808080u) != 0;
+}
+
 static bool decode_block_seq(jdec *d, int ci, const hderived *dc, const hderived *ac, int16_t *blk,
                              bool *nz) {
-    int s = huff(d, dc), r;
-    if (s < 0) return false;
+    uint64_t buf;
+    int bits;
+    const uint8_t *p;
+    BR_LOAD();
+    int s, r;
+    BR_SYM(dc, s, dc_slow);
     if (s) {
-        if (!get_bits(d, s, &r)) return false;
+        BR_BITS(s, r);
         s = extend(r, s);
     }
     /* libjpeg keeps the predictor in an int that corrupt data may overflow
@@ -540,13 +699,28 @@ static bool decode_block_seq(jdec *d, int ci, const hderived *dc, const hderived
     blk[0] = (int16_t)d->pred[ci];
     bool any = false;
     for (int k = 1; k < 64; k++) {
-        s = huff(d, ac);
-        if (s < 0) return false;
+        if (bits >= LOOKB) {
+            /* Code and value within the next LOOKB bits: no request in
+             * between could have refilled. */
+            int32_t f = ac->acfast[(buf >> (bits - LOOKB)) & ((1 << LOOKB) - 1)];
+            if (f) {
+                if (f & 0x10) {
+                    bits -= f & 15;
+                    break;
+                }
+                k += (f >> 8) & 15;
+                bits -= f & 15;
+                blk[zz[k]] = (int16_t)(f >> 16);
+                any = true;
+                continue;
+            }
+        }
+        BR_SYM(ac, s, ac_slow);
         r = s >> 4;
         s &= 15;
         if (s) {
             k += r;
-            if (!get_bits(d, s, &r)) return false;
+            BR_BITS(s, r);
             blk[zz[k]] = (int16_t)extend(r, s);
             any = true;
         } else {
@@ -554,6 +728,7 @@ static bool decode_block_seq(jdec *d, int ci, const hderived *dc, const hderived
             k += 15;
         }
     }
+    BR_SYNC();
     *nz = any;
     return true;
 }
@@ -650,11 +825,115 @@ static bool decode_ac_refine(jdec *d, const hderived *ac, int16_t *blk) {
 
 /* ------------------------------------------------------------------ IDCT */
 
+#ifdef __SSE2__
+/* idct_islow with SSE2, for blocks where it gives the same bits.  Before each
+ * pass's final shift the scalar code computes an exact integer linear form
+ * of its 8 inputs; folded into one coefficient per input (below, e.g.
+ * 2446 - 7373 - 16069 + 9633 = -11363) every factor fits pmaddwd.  Pass 1 is
+ * exact in 32 bits when all dequantised inputs are within +-2^14 (sums stay
+ * below 2^31); pass 2 needs its inputs in 16 bits, and from its sums only
+ * bits 18..27 are kept (the range-limit index, & 1023), which wrapping 32-bit
+ * arithmetic preserves.  rl[] is clamp(sign-extended 10 bits + 128), i.e.
+ * a shift pair and packus.  Returns false (nothing written) otherwise. */
+#define IDCT_K(a, b) _mm_set1_epi32((int)(uint16_t)(int16_t)(a) | (int)((uint32_t)(uint16_t)(int16_t)(b) << 16))
+#define IDCT_1D(x, h, res, RND, SH)                                                            \
+    do {                                                                                     \
+        __m128i p04 = h ? _mm_unpackhi_epi16(x[0], x[4]) : _mm_unpacklo_epi16(x[0], x[4]);   \
+        __m128i p26 = h ? _mm_unpackhi_epi16(x[2], x[6]) : _mm_unpacklo_epi16(x[2], x[6]);   \
+        __m128i pab = h ? _mm_unpackhi_epi16(x[7], x[5]) : _mm_unpacklo_epi16(x[7], x[5]);   \
+        __m128i pcd = h ? _mm_unpackhi_epi16(x[3], x[1]) : _mm_unpacklo_epi16(x[3], x[1]);   \
+        __m128i t0 = _mm_madd_epi16(p04, IDCT_K(8192, 8192));                                \
+        __m128i t1 = _mm_madd_epi16(p04, IDCT_K(8192, -8192));                               \
+        __m128i t2 = _mm_madd_epi16(p26, IDCT_K(4433, -10704));                              \
+        __m128i t3 = _mm_madd_epi16(p26, IDCT_K(10703, 4433));                               \
+        __m128i e10 = _mm_add_epi32(_mm_add_epi32(t0, t3), RND);                             \
+        __m128i e13 = _mm_add_epi32(_mm_sub_epi32(t0, t3), RND);                             \
+        __m128i e11 = _mm_add_epi32(_mm_add_epi32(t1, t2), RND);                             \
+        __m128i e12 = _mm_add_epi32(_mm_sub_epi32(t1, t2), RND);                             \
+        __m128i oa = _mm_add_epi32(_mm_madd_epi16(pab, IDCT_K(-11363, 9633)),                \
+                                   _mm_madd_epi16(pcd, IDCT_K(-6436, 2260)));                \
+        __m128i ob = _mm_add_epi32(_mm_madd_epi16(pab, IDCT_K(9633, 2261)),                  \
+                                   _mm_madd_epi16(pcd, IDCT_K(-11362, 6437)));               \
+        __m128i oc = _mm_add_epi32(_mm_madd_epi16(pab, IDCT_K(-6436, -11362)),               \
+                                   _mm_madd_epi16(pcd, IDCT_K(-2259, 9633)));                \
+        __m128i od = _mm_add_epi32(_mm_madd_epi16(pab, IDCT_K(2260, 6437)),                  \
+                                   _mm_madd_epi16(pcd, IDCT_K(9633, 11363)));                \
+        res[0][h] = SH(_mm_add_epi32(e10, od));                                              \
+        res[7][h] = SH(_mm_sub_epi32(e10, od));                                              \
+        res[1][h] = SH(_mm_add_epi32(e11, oc));                                              \
+        res[6][h] = SH(_mm_sub_epi32(e11, oc));                                              \
+        res[2][h] = SH(_mm_add_epi32(e12, ob));                                              \
+        res[5][h] = SH(_mm_sub_epi32(e12, ob));                                              \
+        res[3][h] = SH(_mm_add_epi32(e13, oa));                                              \
+        res[4][h] = SH(_mm_sub_epi32(e13, oa));                                              \
+    } while (0)
+#define IDCT_SH1(v) _mm_srai_epi32((v), 11)
+/* bits 18..27, sign-extended, plus 128 */
+#define IDCT_SH2(v) _mm_add_epi32(_mm_srai_epi32(_mm_slli_epi32((v), 4), 22), _mm_set1_epi32(128))
+
+static inline void transpose8x8_16(__m128i r[8]) {
+    __m128i a0 = _mm_unpacklo_epi16(r[0], r[1]), a1 = _mm_unpackhi_epi16(r[0], r[1]);
+    __m128i a2 = _mm_unpacklo_epi16(r[2], r[3]), a3 = _mm_unpackhi_epi16(r[2], r[3]);
+    __m128i a4 = _mm_unpacklo_epi16(r[4], r[5]), a5 = _mm_unpackhi_epi16(r[4], r[5]);
+    __m128i a6 = _mm_unpacklo_epi16(r[6], r[7]), a7 = _mm_unpackhi_epi16(r[6], r[7]);
+    __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
+    __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
+    __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
+    __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
+    r[0] = _mm_unpacklo_epi64(b0, b4);
+    r[1] = _mm_unpackhi_epi64(b0, b4);
+    r[2] = _mm_unpacklo_epi64(b1, b5);
+    r[3] = _mm_unpackhi_epi64(b1, b5);
+    r[4] = _mm_unpacklo_epi64(b2, b6);
+    r[5] = _mm_unpackhi_epi64(b2, b6);
+    r[6] = _mm_unpacklo_epi64(b3, b7);
+    r[7] = _mm_unpackhi_epi64(b3, b7);
+}
+
+static bool idct_sse2(const int16_t *in, const int16_t *q, uint8_t *out, size_t stride) {
+    __m128i x[8], bad = _mm_setzero_si128();
+    for (int r = 0; r < 8; r++) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(in + 8 * r));
+        __m128i b = _mm_loadu_si128((const __m128i *)(q + 8 * r));
+        __m128i lo = _mm_mullo_epi16(a, b), hi = _mm_mulhi_epi16(a, b);
+        __m128i t = _mm_srai_epi16(lo, 14);
+        /* the product is in [-2^14, 2^14) iff hi, lo>>14 and lo>>15 agree */
+        bad = _mm_or_si128(bad, _mm_or_si128(_mm_xor_si128(hi, t), _mm_xor_si128(t, _mm_srai_epi16(lo, 15))));
+        x[r] = lo;
+    }
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) != 0xFFFF) return false;
+    __m128i w[8][2];
+    const __m128i r1 = _mm_set1_epi32(1024), r2 = _mm_set1_epi32(1 << 17);
+    IDCT_1D(x, 0, w, r1, IDCT_SH1);
+    IDCT_1D(x, 1, w, r1, IDCT_SH1);
+    for (int r = 0; r < 8; r++) {
+        for (int h = 0; h < 2; h++) /* in 16 bits iff bits 15..31 agree */
+            bad = _mm_or_si128(bad, _mm_xor_si128(_mm_srai_epi32(w[r][h], 15), _mm_srai_epi32(w[r][h], 31)));
+        x[r] = _mm_packs_epi32(w[r][0], w[r][1]);
+    }
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) != 0xFFFF) return false;
+    transpose8x8_16(x); /* x[c]: column c of every row */
+    IDCT_1D(x, 0, w, r2, IDCT_SH2);
+    IDCT_1D(x, 1, w, r2, IDCT_SH2);
+    for (int c = 0; c < 8; c++) x[c] = _mm_packs_epi32(w[c][0], w[c][1]);
+    transpose8x8_16(x); /* back to rows */
+    for (int r = 0; r < 8; r += 2) {
+        __m128i v = _mm_packus_epi16(x[r], x[r + 1]);
+        _mm_storel_epi64((__m128i *)(out + (size_t)r * stride), v);
+        _mm_storel_epi64((__m128i *)(out + (size_t)(r + 1) * stride), _mm_srli_si128(v, 8));
+    }
+    return true;
+}
+#endif
+
 /* jpeg_idct_islow.  libjpeg's C code computes in JLONG (64-bit on LP64) and
  * stores the first pass in int; the same here, so corrupt data cannot
  * overflow.  out receives 8x8 samples at the given stride. */
 static void idct_islow(const int16_t *in, const int16_t *q, uint8_t *out, size_t stride,
                        const uint8_t *rl) {
+#ifdef __SSE2__
+    if (idct_sse2(in, q, out, stride)) return;
+#endif
     int32_t ws[64];
     for (int c = 0; c < 8; c++) {
         const int16_t *x = in + c;
@@ -917,13 +1196,22 @@ static int decode_scan(jdec *d, fdd_image *out) {
     bool nz[MAX_BLOCKS];
     const int mode = !d->progressive ? 0 : d->ss == 0 ? (d->ah == 0 ? 1 : 2) : (d->ah == 0 ? 3 : 4);
     for (int my = 0; my < mcuy; my++) {
+        /* Plane rows of this MCU row's blocks (no division per block). */
+        uint8_t *prow_of[4][4] = {{NULL}};
+        if (!d->multi)
+            for (int i = 0; i < ns; i++) {
+                jcomp *c = d->sc[i];
+                int v = ns == 1 ? 1 : c->v;
+                for (int yy = 0; yy < v; yy++)
+                    prow_of[i][yy] = c->plane + (size_t)(((my * v + yy) * 8) % c->ring_rows) * c->stride;
+            }
         for (int mx = 0; mx < mcux; mx++) {
             if (!d->insufficient) d->last_good = ns == 1 ? my / d->sc[0]->v : my;
             if (d->restart_interval && d->restarts_to_go == 0 && !restart(d)) return truncated(d);
             /* Gather the MCU's blocks: comp index, block row/col. */
             int nb = 0;
             int16_t *blk[MAX_BLOCKS];
-            int bci[MAX_BLOCKS], bx[MAX_BLOCKS], by[MAX_BLOCKS];
+            int bci[MAX_BLOCKS], bx[MAX_BLOCKS], by[MAX_BLOCKS], byy[MAX_BLOCKS];
             for (int i = 0; i < ns; i++) {
                 jcomp *c = d->sc[i];
                 int h = ns == 1 ? 1 : c->h, v = ns == 1 ? 1 : c->v;
@@ -932,6 +1220,7 @@ static int decode_scan(jdec *d, fdd_image *out) {
                         bci[nb] = i;
                         bx[nb] = mx * h + xx;
                         by[nb] = my * v + yy;
+                        byy[nb] = yy;
                         if (d->multi)
                             blk[nb] = c->coef + ((size_t)by[nb] * (size_t)c->bwp + (size_t)bx[nb]) * 64;
                         else
@@ -972,7 +1261,7 @@ static int decode_scan(jdec *d, fdd_image *out) {
                 for (int b = 0; b < nb; b++) {
                     jcomp *c = d->sc[bci[b]];
                     if (bx[b] >= c->bw || by[b] >= c->bh) continue; /* dummy block */
-                    uint8_t *o = c->plane + (size_t)((by[b] * 8) % c->ring_rows) * c->stride + (size_t)bx[b] * 8;
+                    uint8_t *o = prow_of[bci[b]][byy[b]] + (size_t)bx[b] * 8;
                     if (nz[b]) idct_islow(blk[b], c->q, o, c->stride, d->rl);
                     else idct_dc(blk[b], c->q, o, c->stride, d->rl);
                 }
@@ -1164,7 +1453,24 @@ static const uint8_t *comp_row(const jcomp *c, int y, uint8_t *tmp) {
         uint8_t *o = tmp;
         o[0] = in[0];
         o[1] = (uint8_t)((in[0] * 3 + in[1] + 2) >> 2);
-        for (int i = 1; i < dw - 1; i++) {
+        int i = 1;
+#ifdef __SSE2__
+        {
+            const __m128i z = _mm_setzero_si128(), k3 = _mm_set1_epi16(3);
+            const __m128i k1 = _mm_set1_epi16(1), k2 = _mm_set1_epi16(2);
+            for (; i + 9 <= dw - 1; i += 8) { /* reads columns i-1..i+8 */
+                __m128i cm = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(in + i - 1)), z);
+                __m128i c0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(in + i)), z);
+                __m128i cp = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(in + i + 1)), z);
+                __m128i c3 = _mm_mullo_epi16(c0, k3);
+                __m128i ev = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(c3, cm), k1), 2);
+                __m128i od = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(c3, cp), k2), 2);
+                __m128i p = _mm_packus_epi16(ev, od);
+                _mm_storeu_si128((__m128i *)(o + 2 * i), _mm_unpacklo_epi8(p, _mm_srli_si128(p, 8)));
+            }
+        }
+#endif
+        for (; i < dw - 1; i++) {
             int v = in[i] * 3;
             o[2 * i] = (uint8_t)((v + in[i - 1] + 1) >> 2);
             o[2 * i + 1] = (uint8_t)((v + in[i + 1] + 2) >> 2);
@@ -1184,7 +1490,30 @@ static const uint8_t *comp_row(const jcomp *c, int y, uint8_t *tmp) {
         o[1] = (uint8_t)((cur * 3 + next + 7) >> 4);
         last = cur;
         cur = next;
-        for (int i = 1; i < dw - 1; i++) {
+        int i = 1;
+#ifdef __SSE2__
+        /* Output pairs i..i+7 need input columns i-1..i+8. */
+        if (dw > 10) {
+            const __m128i z = _mm_setzero_si128(), k3 = _mm_set1_epi16(3);
+            const __m128i k8 = _mm_set1_epi16(8), k7 = _mm_set1_epi16(7);
+            for (; i + 9 <= dw - 1; i += 8) {
+                __m128i cm = _mm_add_epi16(_mm_mullo_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(n + i - 1)), z), k3),
+                                           _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(fa + i - 1)), z));
+                __m128i c0 = _mm_add_epi16(_mm_mullo_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(n + i)), z), k3),
+                                           _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(fa + i)), z));
+                __m128i cp = _mm_add_epi16(_mm_mullo_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(n + i + 1)), z), k3),
+                                           _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(fa + i + 1)), z));
+                __m128i c3 = _mm_mullo_epi16(c0, k3);
+                __m128i ev = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(c3, cm), k8), 4);
+                __m128i od = _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(c3, cp), k7), 4);
+                __m128i p = _mm_packus_epi16(ev, od); /* 8 even then 8 odd outputs */
+                _mm_storeu_si128((__m128i *)(o + 2 * i), _mm_unpacklo_epi8(p, _mm_srli_si128(p, 8)));
+            }
+            last = n[i - 1] * 3 + fa[i - 1];
+            cur = n[i] * 3 + fa[i];
+        }
+#endif
+        for (; i < dw - 1; i++) {
             next = n[i + 1] * 3 + fa[i + 1];
             o[2 * i] = (uint8_t)((cur * 3 + last + 8) >> 4);
             o[2 * i + 1] = (uint8_t)((cur * 3 + next + 7) >> 4);
@@ -1235,6 +1564,60 @@ static void color_setup(jdec *d) {
     }
 }
 
+/* YCbCr->RGB of jdcolor.c without tables: with x = Cr-128 and z = Cb-128,
+ * Cr_r = (91881x + 32768) >> 16 = x + ((26345x + 32768) >> 16) and likewise
+ * Cb_b = 2z + ((-14942z + 32768) >> 16), G's term = -x + ((-22554z + 18734x
+ * + 32768) >> 16): the remainders fit pmaddwd's 16-bit factors, and packus
+ * is the clamp.  16 pixels per step; returns the number of pixels done. */
+static int ycc_simd(const uint8_t *Y, const uint8_t *Cb, const uint8_t *Cr, uint8_t *o, int w) {
+    int x = 0;
+#ifdef __SSE2__
+    const __m128i z = _mm_setzero_si128(), k128 = _mm_set1_epi16(128), k2 = _mm_set1_epi16(2);
+    const __m128i fr = _mm_set1_epi32(26345 | (16384 << 16)), fb = _mm_set1_epi32((uint16_t)-14942 | (16384 << 16));
+    const __m128i fg = _mm_set1_epi32((uint16_t)-22554 | (18734 << 16)), half = _mm_set1_epi32(32768);
+    const __m128i lo24 = _mm_set_epi32(0, 0xFFFFFF, 0, 0xFFFFFF), hi24 = _mm_set_epi32(0xFFFF, 0xFF000000, 0xFFFF, 0xFF000000);
+    /* The last step's 8-byte stores reach 2 bytes past its 48: stay 2 short. */
+    for (; x + 16 <= w && 3 * (x + 16) + 2 <= 3 * w; x += 16) {
+        __m128i vy = _mm_loadu_si128((const __m128i *)(Y + x));
+        __m128i vb = _mm_loadu_si128((const __m128i *)(Cb + x));
+        __m128i vr = _mm_loadu_si128((const __m128i *)(Cr + x));
+        __m128i rgb8[3];
+        __m128i res[3][2];
+        for (int h = 0; h < 2; h++) {
+            __m128i y16 = h ? _mm_unpackhi_epi8(vy, z) : _mm_unpacklo_epi8(vy, z);
+            __m128i b16 = _mm_sub_epi16(h ? _mm_unpackhi_epi8(vb, z) : _mm_unpacklo_epi8(vb, z), k128);
+            __m128i r16 = _mm_sub_epi16(h ? _mm_unpackhi_epi8(vr, z) : _mm_unpacklo_epi8(vr, z), k128);
+            __m128i r2l = _mm_unpacklo_epi16(r16, k2), r2h = _mm_unpackhi_epi16(r16, k2);
+            __m128i b2l = _mm_unpacklo_epi16(b16, k2), b2h = _mm_unpackhi_epi16(b16, k2);
+            __m128i brl = _mm_unpacklo_epi16(b16, r16), brh = _mm_unpackhi_epi16(b16, r16);
+            __m128i tr = _mm_packs_epi32(_mm_srai_epi32(_mm_madd_epi16(r2l, fr), 16),
+                                         _mm_srai_epi32(_mm_madd_epi16(r2h, fr), 16));
+            __m128i tb = _mm_packs_epi32(_mm_srai_epi32(_mm_madd_epi16(b2l, fb), 16),
+                                         _mm_srai_epi32(_mm_madd_epi16(b2h, fb), 16));
+            __m128i tg = _mm_packs_epi32(_mm_srai_epi32(_mm_add_epi32(_mm_madd_epi16(brl, fg), half), 16),
+                                         _mm_srai_epi32(_mm_add_epi32(_mm_madd_epi16(brh, fg), half), 16));
+            res[0][h] = _mm_add_epi16(_mm_add_epi16(y16, r16), tr);
+            res[1][h] = _mm_add_epi16(_mm_sub_epi16(y16, r16), tg);
+            res[2][h] = _mm_add_epi16(_mm_add_epi16(y16, _mm_add_epi16(b16, b16)), tb);
+        }
+        for (int c = 0; c < 3; c++) rgb8[c] = _mm_packus_epi16(res[c][0], res[c][1]);
+        /* Interleave: (R,G,B,0) words, then 6 bytes per 64-bit lane. */
+        __m128i rg[2] = {_mm_unpacklo_epi8(rgb8[0], rgb8[1]), _mm_unpackhi_epi8(rgb8[0], rgb8[1])};
+        __m128i b0[2] = {_mm_unpacklo_epi8(rgb8[2], z), _mm_unpackhi_epi8(rgb8[2], z)};
+        uint8_t *d = o + 3 * x;
+        for (int q = 0; q < 4; q++) {
+            __m128i px = (q & 1) ? _mm_unpackhi_epi16(rg[q >> 1], b0[q >> 1]) : _mm_unpacklo_epi16(rg[q >> 1], b0[q >> 1]);
+            px = _mm_or_si128(_mm_and_si128(px, lo24), _mm_and_si128(_mm_srli_epi64(px, 8), hi24));
+            _mm_storel_epi64((__m128i *)(d + 12 * q), px);
+            _mm_storel_epi64((__m128i *)(d + 12 * q + 6), _mm_srli_si128(px, 8));
+        }
+    }
+#else
+    (void)Y; (void)Cb; (void)Cr; (void)o; (void)w;
+#endif
+    return x;
+}
+
 /* Upsamples and converts output rows y0..y1-1 into the RGB image. */
 static void emit_rows(jdec *d, fdd_image *out, int y0, int y1) {
     const int w = d->width;
@@ -1256,7 +1639,7 @@ static void emit_rows(jdec *d, fdd_image *out, int y0, int y1) {
             }
             break;
         case CS_YCC:
-            for (int x = 0; x < w; x++) {
+            for (int x = ycc_simd(r[0], r[1], r[2], o, w); x < w; x++) {
                 int Y = r[0][x], cb = r[1][x], cr = r[2][x];
                 o[3 * x] = clamp255(Y + crr[cr]);
                 o[3 * x + 1] = clamp255(Y + ((cbg[cb] + crg[cr]) >> 16));

@@ -93,6 +93,8 @@ static inline void paeth_row(uint8_t *r, const uint8_t *prev, size_t n, const si
         c[k] = prev[k];
     }
     for (i = bpp; i + bpp <= n; i += bpp)
+        /* Unrolled, a[] and c[] live in registers (gcc -O2 does not do it). */
+#pragma GCC unroll 8
         for (k = 0; k < bpp; k++) {
             int b = prev[i + k];
             a[k] = (uint8_t)(r[i + k] + paeth(a[k], b, c[k]));

@@ -162,6 +162,12 @@ def main():
         r = run("compare", other, whole, ok=False)
         check(r.returncode != 0 and "--force" in r.stderr, "profile mismatch refused: " + r.stderr)
         check(run("compare", other, whole, "--force").returncode == 0, "--force compares")
+        # statistics of EXIF-turned images carry it in their profile: not merged with unturned ones
+        turned = os.path.join(tmp, "turned.npz")
+        check(run("stats", s1, "-o", turned, "--model", model, "--exif-transpose").returncode == 0, "stats --exif-transpose")
+        check(member(turned, "fdd_profile").endswith(b"dino+exif-transpose"), "profile records +exif-transpose")
+        r = run("merge", turned, p2, "-o", os.path.join(tmp, "tm.npz"), ok=False)
+        check(r.returncode != 0 and "exif-transpose" in r.stderr, "turned + unturned merge refused: " + r.stderr)
 
         # features: one row per image, sidecar with the paths
         feats = os.path.join(tmp, "f.npy")

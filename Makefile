@@ -99,10 +99,13 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -mavx2 -mfma -mavx512f -o $@ $< $(LIB_SRC) -lm
-fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+# FUZZ_TARGETS="fuzz_webp fuzz_jpeg" picks harnesses (default: all).
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
 	@for f in $^; do n=$$(basename $$f); seeds=tests/data/$${n#fuzz_}; [ -d $$seeds ] || seeds=; mkdir -p build/fuzz/corpus-$$n; \
 	  echo "== $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -jobs=1 -max_len=262144 -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n $$seeds 2>&1 | tail -n 3 || exit 1; done
+	  $$f -max_len=262144 -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/$$n- build/fuzz/corpus-$$n $$seeds \
+	    > build/fuzz/$$n.log 2>&1; rc=$$?; tail -n 3 build/fuzz/$$n.log; [ $$rc = 0 ] || exit 1; done
 
 print-isa: fdd
 	./fdd isa

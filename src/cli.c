@@ -11,9 +11,6 @@
 #include "internal.h"
 #include "stats.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -653,9 +650,12 @@ int main(int argc, char **argv) {
 #ifdef __GLIBC__
     /* Keep freed image and activation buffers in the heap instead of
      * returning them to the kernel: each fresh page is a page fault, tens of
-     * microseconds on some VMs, and every image allocates megabytes. */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+     * microseconds on some VMs, and every image allocates megabytes.  glibc's
+     * mallopt, declared here (its header is not C/POSIX): M_TRIM_THRESHOLD
+     * is -1, M_MMAP_THRESHOLD -3 in every glibc. */
+    extern int mallopt(int param, int value);
+    mallopt(-3, 32 << 20);
+    mallopt(-1, 256 << 20);
 #endif
     if (argc < 2) return usage();
     const char *cmd = argv[1];

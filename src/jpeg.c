@@ -19,7 +19,7 @@
 /* SSE2 is part of x86-64 itself: no run-time dispatch.  The SIMD loops use
  * the same integer formulas as the scalar code (identical bits); other
  * architectures use the scalar code. */
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 #define MAXC 4           /* Pillow accepts 1, 3 or 4 components */

@@ -6,8 +6,11 @@
 
 #include "fdd.h"
 
+#include "internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The whole file in a malloc'ed buffer, or NULL. */
 static inline uint8_t *test_read_all(const char *path, size_t *len) {
@@ -37,6 +40,33 @@ static inline void test_image_sha(const fdd_image *im, char hex[65]) {
     fdd_sha256_update(&s, im->rgb, (size_t)im->width * (size_t)im->height * 3);
     fdd_sha256_final(&s, d);
     fdd_sha256_hex(d, hex);
+}
+
+/* Decodes data with the k-th allocation failing, for k = 1, 2, ... until a
+ * decode succeeds.  Every failed decode must say FDD_E_NOMEM, leave no image
+ * and name the file ("<name>: ...").  Returns the number of failed attempts
+ * (the allocations the decoder makes), or -1 with the reason in why. */
+static inline int test_decode_alloc_failures(const uint8_t *data, size_t len, const char *name, int max, char *why,
+                                      size_t whylen) {
+    size_t nl = strlen(name);
+    snprintf(why, whylen, "no successful decode in %d attempts", max);
+    for (int k = 1; k <= max; k++) {
+        fdd_image im;
+        fdd_error err = {0};
+        fdd_alloc_fail_at(k);
+        fdd_status s = fdd_image_decode(data, len, name, &im, &err);
+        fdd_alloc_fail_at(0);
+        if (s == FDD_OK) {
+            fdd_image_free(&im);
+            snprintf(why, whylen, "%d allocations", k - 1);
+            return k - 1;
+        }
+        if (s != FDD_E_NOMEM || im.rgb != NULL || strncmp(err.msg, name, nl) != 0 || strncmp(err.msg + nl, ": ", 2)) {
+            snprintf(why, whylen, "allocation %d failed: status %d '%s'", k, (int)s, err.msg);
+            return -1;
+        }
+    }
+    return -1;
 }
 
 #endif

@@ -358,22 +358,9 @@ static void test_png_alloc_failures(void) {
         size_t n;
         uint8_t *d = load_corpus(files[f], &n);
         if (!d) continue;
-        int failures = 0;
-        for (long k = 1; k < 100; k++) {
-            fdd_image im;
-            fdd_error err = {0};
-            fdd_alloc_fail_at(k);
-            fdd_status s = fdd_image_decode(d, n, "t.png", &im, &err);
-            fdd_alloc_fail_at(0);
-            if (s == FDD_OK) {
-                fdd_image_free(&im);
-                break;
-            }
-            failures++;
-            CHECK(s == FDD_E_NOMEM && im.rgb == NULL && strncmp(err.msg, "t.png: ", 7) == 0,
-                  "fail at %ld: status %d '%s'", k, (int)s, err.msg);
-        }
-        CHECK(failures >= 2, "%s: only %d allocations", files[f], failures);
+        char why[600];
+        int k = test_decode_alloc_failures(d, n, "t.png", 100, why, sizeof why);
+        CHECK(k >= 2, "%s: %s", files[f], why);
         free(d);
     }
 }

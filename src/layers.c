@@ -72,29 +72,36 @@ static void pack_b_conv(const void *arg, size_t k0, size_t kc, size_t j0, size_t
                 if (++oy == cb->ho) { oy = 0; img++; }
             }
         }
-        /* Fast path: the panel is a run of one output row whose windows are
-         * all inside the image, so each row of the panel is a strided copy. */
-        bool fast = iy0[cols - 1] == iy0[0] && base[cols - 1] == base[0] && iy0[0] >= 0 &&
-                    iy0[0] + (ptrdiff_t)cb->kh <= (ptrdiff_t)H && ix0[0] >= 0 &&
-                    ix0[cols - 1] + (ptrdiff_t)cb->kw <= (ptrdiff_t)W;
+        /* The panel's columns fall into runs of one output row each (same
+         * image and input row, x advancing by the stride); a run's row of the
+         * panel is a strided copy when its window row and both ends are
+         * inside the image, zeros when the row is outside, else checked per
+         * element. */
+        size_t seg[MAX_NR + 1], nseg = 0;
+        for (size_t c = 0; c < cols; c++)
+            if (c == 0 || iy0[c] != iy0[c - 1] || base[c] != base[c - 1]) seg[nseg++] = c;
+        seg[nseg] = cols;
         size_t ci = k0 / (cb->kh * cb->kw), r = k0 % (cb->kh * cb->kw);
         size_t ky = r / cb->kw, kx = r % cb->kw;
         for (size_t kk = 0; kk < kc; kk++) {
             const float *src = in->d + ci * in->cs;
             float *o = dst + kk * nr;
-            if (fast) {
-                const float *s = src + base[0] + (size_t)(iy0[0] + (ptrdiff_t)ky) * W +
-                                 (size_t)(ix0[0] + (ptrdiff_t)kx);
-                if (cb->sw == 1)
-                    memcpy(o, s, cols * sizeof(float));
-                else
-                    for (size_t c = 0; c < cols; c++) o[c] = s[c * cb->sw];
-            } else {
-                for (size_t c = 0; c < cols; c++) {
-                    ptrdiff_t iy = iy0[c] + (ptrdiff_t)ky, ix = ix0[c] + (ptrdiff_t)kx;
-                    o[c] = iy >= 0 && iy < (ptrdiff_t)H && ix >= 0 && ix < (ptrdiff_t)W
-                               ? src[base[c] + (size_t)iy * W + (size_t)ix]
-                               : 0.0f;
+            for (size_t g = 0; g < nseg; g++) {
+                size_t c0 = seg[g], c1 = seg[g + 1];
+                ptrdiff_t iy = iy0[c0] + (ptrdiff_t)ky, xa = ix0[c0] + (ptrdiff_t)kx, xb = ix0[c1 - 1] + (ptrdiff_t)kx;
+                if (iy < 0 || iy >= (ptrdiff_t)H) {
+                    for (size_t c = c0; c < c1; c++) o[c] = 0.0f;
+                } else if (xa >= 0 && xb < (ptrdiff_t)W) {
+                    const float *sp = src + base[c0] + (size_t)iy * W + (size_t)xa;
+                    if (cb->sw == 1) memcpy(o + c0, sp, (c1 - c0) * sizeof(float));
+                    else
+                        for (size_t c = c0; c < c1; c++) o[c] = sp[(c - c0) * cb->sw];
+                } else {
+                    const float *sp = src + base[c0] + (size_t)iy * W;
+                    for (size_t c = c0; c < c1; c++) {
+                        ptrdiff_t ix = ix0[c] + (ptrdiff_t)kx;
+                        o[c] = ix >= 0 && ix < (ptrdiff_t)W ? sp[ix] : 0.0f;
+                    }
                 }
             }
             for (size_t c = cols; c < nr; c++) o[c] = 0.0f;

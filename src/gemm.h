@@ -72,14 +72,36 @@ fdd_status fdd_gemm_run(fdd_ctx *ctx, const fdd_gemm_op *op, fdd_error *err);
 /* ---- double: the float64 GEMM (src/dgemm.c) used by the Fréchet distance.
  * Same contract as the float kernels with double: each element of C is one
  * chain acc = fma(Ap[k][i], Bp[k][j], acc) over k in order, starting from C
- * (load_c) or +0.0; so every ISA and thread count gives the same bits. */
-typedef void (*fdd_dukernel_fn)(size_t kc, const double *Ap, const double *Bp, double *c,
-                                size_t ldc, int load_c);
+ * (load_c) or +0.0; so every ISA and thread count gives the same bits.  Row k
+ * of B is at Bp + k·ldb: ldb = nr for a packed panel, or the row stride of
+ * a matrix read in place (the Jacobi rotations of src/frechet.c). */
+typedef void (*fdd_dukernel_fn)(size_t kc, const double *Ap, const double *Bp, size_t ldb,
+                                double *c, size_t ldc, int load_c);
+
+/* A 4 x 4 tile of dot products of rows, Σ_k a[i·lda + k]·b[j·ldb + k], in
+ * one canonical order: for each (i, j) eight chains over the k ≡ l (mod 8)
+ * in order, acc[(4i + j)·8 + l] = fma(a[k], b[k], acc[...]), starting from
+ * +0.0 (or from acc when load: a long K is done in chunks), combined by
+ * fdd_ddot_sum.  K is a multiple of 8.  Zero products leave a chain as it
+ * is, so leading zero columns may be skipped in steps of 8. */
+typedef void (*fdd_ddot_fn)(size_t K, const double *a, size_t lda, const double *b, size_t ldb, double *acc,
+                            int load);
+/* ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) */
+static inline double fdd_ddot_sum(const double *l) {
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* A plane rotation of two rows: x' = c·x − s·y, y' = s·x + c·y, each
+ * element two products and one add or subtract (no fma): the same bits on
+ * every ISA. */
+typedef void (*fdd_drot_fn)(size_t n, double *x, double *y, double c, double s);
 
 typedef struct fdd_dgemm_kernel {
     fdd_isa isa;
     int mr, nr;
     fdd_dukernel_fn fn;     /* NULL when not compiled into this binary */
+    fdd_ddot_fn dot;
+    fdd_drot_fn rot;
 } fdd_dgemm_kernel;
 
 extern const fdd_dgemm_kernel fdd_dkernel_scalar;

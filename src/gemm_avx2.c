@@ -61,13 +61,13 @@ const fdd_gemm_kernel fdd_kernel_avx2 = {FDD_ISA_AVX2, 6, 16, NULL, NULL};
 /* ---- double: 4 x 12 micro-kernel for src/dgemm.c (12 ymm accumulators,
  * three B vectors, one broadcast).  Same chains as the scalar double kernel. */
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
-static void dukernel_avx2(size_t kc, const double *Ap, const double *Bp, double *c, size_t ldc,
-                          int load_c) {
+static void dukernel_avx2(size_t kc, const double *Ap, const double *Bp, size_t ldb,
+                          double *c, size_t ldc, int load_c) {
     __m256d acc[4][3];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++)
             acc[i][j] = load_c ? _mm256_loadu_pd(c + i * ldc + 4 * j) : _mm256_setzero_pd();
-    for (size_t k = 0; k < kc; k++, Ap += 4, Bp += 12) {
+    for (size_t k = 0; k < kc; k++, Ap += 4, Bp += ldb) {
         __m256d b0 = _mm256_loadu_pd(Bp), b1 = _mm256_loadu_pd(Bp + 4), b2 = _mm256_loadu_pd(Bp + 8);
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
@@ -80,8 +80,58 @@ static void dukernel_avx2(size_t kc, const double *Ap, const double *Bp, double 
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++) _mm256_storeu_pd(c + i * ldc + 4 * j, acc[i][j]);
 }
-const fdd_dgemm_kernel fdd_dkernel_avx2 = {FDD_ISA_AVX2, 4, 12, dukernel_avx2};
+
+/* 4 x 4 dot products (gemm.h's order) as four 2 x 2 tiles: lanes 0-3 and
+ * 4-7 of each chain in two ymm registers. */
+static void ddot_avx2(size_t K, const double *a, size_t lda, const double *b, size_t ldb, double *acc,
+                      int load) {
+    for (int i0 = 0; i0 < 4; i0 += 2)
+        for (int j0 = 0; j0 < 4; j0 += 2) {
+            __m256d lo[2][2], hi[2][2];
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    double *p = acc + (4 * (i0 + i) + j0 + j) * 8;
+                    lo[i][j] = load ? _mm256_loadu_pd(p) : _mm256_setzero_pd();
+                    hi[i][j] = load ? _mm256_loadu_pd(p + 4) : _mm256_setzero_pd();
+                }
+            for (size_t k = 0; k < K; k += 8) {
+                __m256d bl[2], bh[2];
+                for (int j = 0; j < 2; j++) {
+                    bl[j] = _mm256_loadu_pd(b + (j0 + j) * ldb + k);
+                    bh[j] = _mm256_loadu_pd(b + (j0 + j) * ldb + k + 4);
+                }
+                for (int i = 0; i < 2; i++) {
+                    __m256d al = _mm256_loadu_pd(a + (i0 + i) * lda + k), ah = _mm256_loadu_pd(a + (i0 + i) * lda + k + 4);
+                    for (int j = 0; j < 2; j++) {
+                        lo[i][j] = _mm256_fmadd_pd(al, bl[j], lo[i][j]);
+                        hi[i][j] = _mm256_fmadd_pd(ah, bh[j], hi[i][j]);
+                    }
+                }
+            }
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    double *p = acc + (4 * (i0 + i) + j0 + j) * 8;
+                    _mm256_storeu_pd(p, lo[i][j]);
+                    _mm256_storeu_pd(p + 4, hi[i][j]);
+                }
+        }
+}
+static void drot_avx2(size_t n, double *x, double *y, double c, double s) {
+    __m256d cv = _mm256_set1_pd(c), sv = _mm256_set1_pd(s);
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m256d a = _mm256_loadu_pd(x + k), b = _mm256_loadu_pd(y + k);
+        _mm256_storeu_pd(x + k, _mm256_sub_pd(_mm256_mul_pd(cv, a), _mm256_mul_pd(sv, b)));
+        _mm256_storeu_pd(y + k, _mm256_add_pd(_mm256_mul_pd(sv, a), _mm256_mul_pd(cv, b)));
+    }
+    for (; k < n; k++) {
+        double a = x[k], b = y[k];
+        x[k] = c * a - s * b;
+        y[k] = s * a + c * b;
+    }
+}
+const fdd_dgemm_kernel fdd_dkernel_avx2 = {FDD_ISA_AVX2, 4, 12, dukernel_avx2, ddot_avx2, drot_avx2};
 #else
-const fdd_dgemm_kernel fdd_dkernel_avx2 = {FDD_ISA_AVX2, 4, 12, NULL};
+const fdd_dgemm_kernel fdd_dkernel_avx2 = {FDD_ISA_AVX2, 4, 12, NULL, NULL, NULL};
 #endif
 /* ---- end double */

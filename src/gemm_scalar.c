@@ -33,16 +33,34 @@ const fdd_gemm_kernel fdd_kernel_scalar = {FDD_ISA_SCALAR, MR, NR, ukernel_scala
 
 /* ---- double: the portable 4 x 8 kernel of src/dgemm.c and the oracle of
  * the SIMD ones: each element one fma() chain over k. */
-static void dukernel_scalar(size_t kc, const double *Ap, const double *Bp, double *c, size_t ldc,
-                            int load_c) {
+static void dukernel_scalar(size_t kc, const double *Ap, const double *Bp, size_t ldb,
+                            double *c, size_t ldc, int load_c) {
     double acc[4][8];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 8; j++) acc[i][j] = load_c ? c[i * ldc + j] : 0.0;
-    for (size_t k = 0; k < kc; k++, Ap += 4, Bp += 8)
+    for (size_t k = 0; k < kc; k++, Ap += 4, Bp += ldb)
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 8; j++) acc[i][j] = fma(Ap[i], Bp[j], acc[i][j]);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 8; j++) c[i * ldc + j] = acc[i][j];
 }
-const fdd_dgemm_kernel fdd_dkernel_scalar = {FDD_ISA_SCALAR, 4, 8, dukernel_scalar};
+static void ddot_scalar(size_t K, const double *a, size_t lda, const double *b, size_t ldb, double *acc,
+                        int load) {
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            double *c = acc + (4 * i + j) * 8;
+            if (!load)
+                for (int l = 0; l < 8; l++) c[l] = 0.0;
+            for (size_t k = 0; k < K; k += 8)
+                for (int l = 0; l < 8; l++) c[l] = fma(a[i * lda + k + l], b[j * ldb + k + l], c[l]);
+        }
+}
+static void drot_scalar(size_t n, double *x, double *y, double c, double s) {
+    for (size_t k = 0; k < n; k++) {
+        double a = x[k], b = y[k];
+        x[k] = c * a - s * b;
+        y[k] = s * a + c * b;
+    }
+}
+const fdd_dgemm_kernel fdd_dkernel_scalar = {FDD_ISA_SCALAR, 4, 8, dukernel_scalar, ddot_scalar, drot_scalar};
 /* ---- end double */

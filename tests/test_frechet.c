@@ -119,43 +119,84 @@ static void test_dgemm_identical(void) {
     free(A); free(B); free(C0); free(C1);
 }
 
+/* The Jacobi's kernels (gemm.h): the dot tile in chunks and the plane
+ * rotation give on every ISA the bits of direct fma() chains in the
+ * documented order and of plain products. */
+static void test_dkernels_identical(void) {
+    const size_t K = 264, ld = 272;
+    uint64_t seed = 11;
+    double *a = malloc(4 * ld * sizeof(double)), *b = malloc(4 * ld * sizeof(double)), want[16], acc[128];
+    for (size_t i = 0; i < 4 * ld; i++) { a[i] = test_rng_float(&seed); b[i] = test_rng_float(&seed) * 1e-3; }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (size_t k = 0; k < K; k += 8)
+                for (int q = 0; q < 8; q++) l[q] = fma(a[i * ld + k + q], b[j * ld + k + q], l[q]);
+            want[4 * i + j] = fdd_ddot_sum(l);
+        }
+    for (int isa = FDD_ISA_SCALAR; isa <= FDD_ISA_AVX512; isa++) {
+        if (!fdd_isa_available((fdd_isa)isa)) continue;
+        const fdd_dgemm_kernel *kn = fdd_dgemm_kernel_for((fdd_isa)isa);
+        kn->dot(104, a, ld, b, ld, acc, 0);   /* in two chunks, as the Jacobi does */
+        kn->dot(K - 104, a + 104, ld, b + 104, ld, acc, 1);
+        int same = 1;
+        for (int t = 0; t < 16; t++) same &= fdd_ddot_sum(acc + 8 * t) == want[t];
+        CHECK(same, "dot kernel %s differs from the fma chains", fdd_isa_name((fdd_isa)isa));
+        for (size_t n = 0; n < 27; n += 13) {   /* whole vectors and tails */
+            double x[40], y[40], x0[40], y0[40], c = 0.8, sn = -0.6000000000000001;
+            for (size_t k = 0; k < n; k++) { x[k] = x0[k] = a[k]; y[k] = y0[k] = b[k] * 1e3; }
+            kn->rot(n, x, y, c, sn);
+            for (size_t k = 0; k < n; k++)
+                same &= x[k] == c * x0[k] - sn * y0[k] && y[k] == sn * x0[k] + c * y0[k];
+        }
+        CHECK(same, "rotation kernel %s differs from plain products", fdd_isa_name((fdd_isa)isa));
+    }
+    free(a); free(b);
+}
+
 /* fdd_frechet gives the same bits on every ISA (the GEMM is canonical, the
  * rest is portable code). */
 static void test_isa_identical(void) {
-    size_t d = 150;
-    uint64_t seed = 99;
-    double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
-           *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
-    for (int m = 0; m < 2; m++) {
-        double *s = m ? s2 : s1;
-        for (size_t i = 0; i < d * d; i++) x[i] = test_rng_float(&seed) * (1 + (double)(i % d) / 16);
-        for (size_t i = 0; i < d; i++)
-            for (size_t j = 0; j <= i; j++) {
-                double v = 0;
-                for (size_t k = 0; k < d; k++) v += x[i * d + k] * x[j * d + k];
-                s[i * d + j] = v;
-            }
+    /* d = 200: blocks of 48 with an edge block of 8; full rank, and rank 120 */
+    size_t d = 200;
+    for (size_t rank = d; rank >= 120; rank -= 80) {
+        uint64_t seed = 99 + rank;
+        double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
+               *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
+        for (int m = 0; m < 2; m++) {
+            double *s = m ? s2 : s1;
+            for (size_t i = 0; i < d * d; i++) x[i] = test_rng_float(&seed) * (1 + (double)(i % d) / 16);
+            for (size_t i = 0; i < d; i++)
+                for (size_t j = 0; j <= i; j++) {
+                    double v = 0;
+                    for (size_t k = 0; k < rank; k++) v += x[i * d + k] * x[j * d + k];
+                    s[i * d + j] = v;
+                }
+        }
+        fdd_fd_result r[FDD_ISA_COUNT];
+        int have = 0;
+        for (int isa = FDD_ISA_SCALAR; isa <= FDD_ISA_AVX512; isa++) {
+            if (!fdd_isa_available((fdd_isa)isa)) continue;
+            fdd_ctx *ctx;
+            fdd_error e;
+            REQUIRE(fdd_ctx_create(&ctx, 2, (fdd_isa)isa, &e) == FDD_OK, "%s", e.msg);
+            CHECK(fdd_frechet(ctx, d, mu, s1, mu, s2, &r[isa], &e) == FDD_OK, "%s", e.msg);
+            fdd_ctx_free(ctx);
+            CHECK(memcmp(&r[isa], &r[FDD_ISA_SCALAR], sizeof r[0]) == 0, "rank %zu: %s: %.17g vs scalar %.17g", rank,
+                  fdd_isa_name((fdd_isa)isa), r[isa].sqrt_trace, r[FDD_ISA_SCALAR].sqrt_trace);
+            have++;
+        }
+        CHECK(have >= 1, "no ISA available");
+        /* rounding-level pivots may stay positive past the true rank */
+        CHECK(rank == d ? r[FDD_ISA_SCALAR].rank1 == (int)d : r[FDD_ISA_SCALAR].rank1 < (int)d, "rank %d for %zu",
+              r[FDD_ISA_SCALAR].rank1, rank);
+        free(x); free(s1); free(s2); free(mu);
     }
-    fdd_fd_result r[FDD_ISA_COUNT];
-    int have = 0;
-    for (int isa = FDD_ISA_SCALAR; isa <= FDD_ISA_AVX512; isa++) {
-        if (!fdd_isa_available((fdd_isa)isa)) continue;
-        fdd_ctx *ctx;
-        fdd_error e;
-        REQUIRE(fdd_ctx_create(&ctx, 2, (fdd_isa)isa, &e) == FDD_OK, "%s", e.msg);
-        CHECK(fdd_frechet(ctx, d, mu, s1, mu, s2, &r[isa], &e) == FDD_OK, "%s", e.msg);
-        fdd_ctx_free(ctx);
-        CHECK(memcmp(&r[isa], &r[FDD_ISA_SCALAR], sizeof r[0]) == 0, "%s: %.17g vs scalar %.17g",
-              fdd_isa_name((fdd_isa)isa), r[isa].sqrt_trace, r[FDD_ISA_SCALAR].sqrt_trace);
-        have++;
-    }
-    CHECK(have >= 1, "no ISA available");
-    free(x); free(s1); free(s2); free(mu);
 }
 static void test_commuting_200(void) { commuting(200, 2); }
 
 static void test_threads_identical(void) {
-    size_t d = 96;
+    size_t d = 200;   /* 5 blocks: a bye in every round */
     uint64_t seed = 77;
     double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
            *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
@@ -173,7 +214,7 @@ static void test_threads_identical(void) {
     for (int t = 1; t <= 3; t++) {
         fdd_ctx *ctx;
         fdd_error e;
-        REQUIRE(fdd_ctx_create(&ctx, t, FDD_ISA_SCALAR, &e) == FDD_OK, "%s", e.msg);
+        REQUIRE(fdd_ctx_create(&ctx, t, FDD_ISA_AUTO, &e) == FDD_OK, "%s", e.msg);
         CHECK(fdd_frechet(ctx, d, mu, s1, mu, s2, &r[t - 1], &e) == FDD_OK, "%s", e.msg);
         fdd_ctx_free(ctx);
     }
@@ -274,6 +315,7 @@ int main(void) {
     RUN(test_commuting_200);
     RUN(test_commuting_512);
     RUN(test_dgemm_identical);
+    RUN(test_dkernels_identical);
     RUN(test_isa_identical);
     RUN(test_threads_identical);
     RUN(test_golden_full);

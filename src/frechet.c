@@ -573,6 +573,36 @@ out:
     return st;
 }
 
+/* dst (m rows of ldd) = the transpose of the lower triangle of src's first
+ * m columns, zero elsewhere; in 32 x 32 tiles. */
+static void transpose_lower(const double *src, size_t m, size_t lds, double *dst, size_t ldd) {
+    for (size_t j = 0; j < m; j++) memset(dst + j * ldd, 0, ldd * sizeof(double));
+    for (size_t j0 = 0; j0 < m; j0 += 32)
+        for (size_t i0 = j0; i0 < m; i0 += 32)
+            for (size_t j = j0; j < m && j < j0 + 32; j++)
+                for (size_t i = i0 > j ? i0 : j; i < m && i < i0 + 32; i++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+/* How far the rows of R = Lᵀ are from their own axes: the mean over rows of
+ * 1 − R_ii²/|r_i|² (0 when R is diagonal), L lower triangular in the first m
+ * columns of Y. */
+static fdd_status off_axis(const double *Y, size_t m, size_t ld, double *off, fdd_error *err) {
+    double *r = fdd_calloc(m, sizeof(double)), s = 0;
+    if (!r) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j <= i; j++) r[j] += Y[i * ld + j] * Y[i * ld + j];
+    for (size_t i = 0; i < m; i++)
+        if (r[i] > 0) s += 1 - Y[i * ld + i] * Y[i * ld + i] / r[i];
+    *off = s / (double)m;
+    fdd_free(r);
+    return FDD_OK;
+}
+
+/* LQ steps of Lᵀ after the first LQ (QR iteration on the factor), at most
+ * LQ_STEPS, while off_axis > LQ_OFF_AXIS. */
+#define LQ_STEPS 3
+#define LQ_OFF_AXIS 0.15
+
 /* Σσ(X) for X (rows x cols, row stride ldx).  Preconditioned after
  * Drmač–Veselić: with m = min(rows, cols) vectors in order of decreasing
  * norm (P), the Householder LQ P·X = L·Q, and one-sided Jacobi on the
@@ -589,7 +619,7 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     /* An odd number of cache lines per row of R: the rotations read 2·JB rows
      * at once, which a power-of-two stride would pile into one L1 set. */
     if ((lm / 8) % 2 == 0) lm += 8;
-    double *Y = fdd_aligned_alloc(m * ld * sizeof(double)), *Lc = fdd_aligned_alloc(m * lm * sizeof(double)),
+    double *Z = NULL, *Y = fdd_aligned_alloc(m * ld * sizeof(double)), *Lc = fdd_aligned_alloc(m * lm * sizeof(double)),
            *V = fdd_aligned_alloc(QB * n * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
            *Wt = fdd_aligned_alloc(m * QB * sizeof(double)), *ws = gemm_ws(ctx);
     keyed *order = fdd_malloc(m * sizeof(keyed));
@@ -619,18 +649,33 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
             for (size_t c = 0; c < ld; c++) Y[i * ld + c] = c < n ? X[c * ldx + order[i].i] : 0;
     }
     if ((st = house_lq(ctx, Y, m, n, ld, V, T, Wt, ws, err))) goto out;
-    /* R = Lᵀ (m x m, upper triangular) into Lc, in 32 x 32 tiles. */
-    for (size_t j = 0; j < m; j++) memset(Lc + j * lm, 0, lm * sizeof(double));
-    for (size_t j0 = 0; j0 < m; j0 += 32)
-        for (size_t i0 = j0; i0 < m; i0 += 32)
-            for (size_t j = j0; j < m && j < j0 + 32; j++)
-                for (size_t i = i0 > j ? i0 : j; i < m && i < i0 + 32; i++) Lc[j * lm + i] = Y[i * ld + j];
+    /* Further LQ steps of Lᵀ (QR iteration on the factor) while the rows of
+     * R = Lᵀ are far from their own axes: each step costs about 0.4 of a
+     * sweep and on graded spectra saves a whole one (1/k pair at d = 2048:
+     * 8 sweeps -> 6 after two steps; the flat pair starts at 0.10 and gets
+     * none). */
+    for (int step = 0; step < LQ_STEPS; step++) {
+        double off = 0;
+        if ((st = off_axis(Y, m, ld, &off, err)) || off <= LQ_OFF_AXIS) break;
+        if (!Z && !(Z = fdd_aligned_alloc(m * ld * sizeof(double)))) {
+            st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+            break;
+        }
+        transpose_lower(Y, m, ld, Z, ld);   /* Z = Lᵀ, the next matrix to factor */
+        double *t = Y;
+        Y = Z;
+        Z = t;
+        if ((st = house_lq(ctx, Y, m, m, ld, V, T, Wt, ws, err))) break;
+    }
+    if (st) goto out;
+    transpose_lower(Y, m, ld, Lc, lm);   /* R = Lᵀ, the vectors of the Jacobi */
     fdd_aligned_free(Y);
-    Y = NULL;
+    fdd_aligned_free(Z);
+    Y = Z = NULL;
     for (size_t b = 0; b < (m + JB - 1) / JB; b++) lead[b] = b * JB;
     st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, sum, sweeps, err);
 out:
-    fdd_aligned_free(Y); fdd_aligned_free(Lc); fdd_aligned_free(V); fdd_free(T);
+    fdd_aligned_free(Y); fdd_aligned_free(Z); fdd_aligned_free(Lc); fdd_aligned_free(V); fdd_free(T);
     fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(order); fdd_free(lead);
     return st;
 }

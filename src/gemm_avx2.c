@@ -82,40 +82,39 @@ static void dukernel_avx2(size_t kc, const double *Ap, const double *Bp, size_t 
 }
 
 /* 4 x 4 dot products (gemm.h's order) as four 2 x 2 tiles: lanes 0-3 and
- * 4-7 of each chain in two ymm registers. */
+ * 4-7 of each chain in two ymm registers, written out so that the eight
+ * chains stay in registers. */
 static void ddot_avx2(size_t K, const double *a, size_t lda, const double *b, size_t ldb, double *acc,
                       int load) {
     for (int i0 = 0; i0 < 4; i0 += 2)
         for (int j0 = 0; j0 < 4; j0 += 2) {
-            __m256d lo[2][2], hi[2][2];
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) {
-                    double *p = acc + (4 * (i0 + i) + j0 + j) * 8;
-                    lo[i][j] = load ? _mm256_loadu_pd(p) : _mm256_setzero_pd();
-                    hi[i][j] = load ? _mm256_loadu_pd(p + 4) : _mm256_setzero_pd();
-                }
-            for (size_t k = 0; k < K; k += 8) {
-                __m256d bl[2], bh[2];
-                for (int j = 0; j < 2; j++) {
-                    bl[j] = _mm256_loadu_pd(b + (j0 + j) * ldb + k);
-                    bh[j] = _mm256_loadu_pd(b + (j0 + j) * ldb + k + 4);
-                }
-                for (int i = 0; i < 2; i++) {
-                    __m256d al = _mm256_loadu_pd(a + (i0 + i) * lda + k), ah = _mm256_loadu_pd(a + (i0 + i) * lda + k + 4);
-                    for (int j = 0; j < 2; j++) {
-                        lo[i][j] = _mm256_fmadd_pd(al, bl[j], lo[i][j]);
-                        hi[i][j] = _mm256_fmadd_pd(ah, bh[j], hi[i][j]);
-                    }
-                }
+            double *p00 = acc + (4 * i0 + j0) * 8, *p01 = p00 + 8, *p10 = p00 + 32, *p11 = p10 + 8;
+            __m256d l00 = _mm256_setzero_pd(), h00 = l00, l01 = l00, h01 = l00, l10 = l00, h10 = l00, l11 = l00,
+                    h11 = l00;
+            if (load) {
+                l00 = _mm256_loadu_pd(p00), h00 = _mm256_loadu_pd(p00 + 4);
+                l01 = _mm256_loadu_pd(p01), h01 = _mm256_loadu_pd(p01 + 4);
+                l10 = _mm256_loadu_pd(p10), h10 = _mm256_loadu_pd(p10 + 4);
+                l11 = _mm256_loadu_pd(p11), h11 = _mm256_loadu_pd(p11 + 4);
             }
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) {
-                    double *p = acc + (4 * (i0 + i) + j0 + j) * 8;
-                    _mm256_storeu_pd(p, lo[i][j]);
-                    _mm256_storeu_pd(p + 4, hi[i][j]);
-                }
+            const double *a0 = a + i0 * lda, *a1 = a0 + lda, *b0 = b + j0 * ldb, *b1 = b0 + ldb;
+            for (size_t k = 0; k < K; k += 8) {
+                __m256d bl0 = _mm256_loadu_pd(b0 + k), bh0 = _mm256_loadu_pd(b0 + k + 4);
+                __m256d bl1 = _mm256_loadu_pd(b1 + k), bh1 = _mm256_loadu_pd(b1 + k + 4);
+                __m256d al = _mm256_loadu_pd(a0 + k), ah = _mm256_loadu_pd(a0 + k + 4);
+                l00 = _mm256_fmadd_pd(al, bl0, l00), h00 = _mm256_fmadd_pd(ah, bh0, h00);
+                l01 = _mm256_fmadd_pd(al, bl1, l01), h01 = _mm256_fmadd_pd(ah, bh1, h01);
+                al = _mm256_loadu_pd(a1 + k), ah = _mm256_loadu_pd(a1 + k + 4);
+                l10 = _mm256_fmadd_pd(al, bl0, l10), h10 = _mm256_fmadd_pd(ah, bh0, h10);
+                l11 = _mm256_fmadd_pd(al, bl1, l11), h11 = _mm256_fmadd_pd(ah, bh1, h11);
+            }
+            _mm256_storeu_pd(p00, l00), _mm256_storeu_pd(p00 + 4, h00);
+            _mm256_storeu_pd(p01, l01), _mm256_storeu_pd(p01 + 4, h01);
+            _mm256_storeu_pd(p10, l10), _mm256_storeu_pd(p10 + 4, h10);
+            _mm256_storeu_pd(p11, l11), _mm256_storeu_pd(p11 + 4, h11);
         }
 }
+
 static void drot_avx2(size_t n, double *x, double *y, double c, double s) {
     __m256d cv = _mm256_set1_pd(c), sv = _mm256_set1_pd(s);
     size_t k = 0;

@@ -18,8 +18,9 @@
  * n/d and floats alike; BYTE, ASCII and UNDEFINED values never match.  Where
  * Pillow raises instead (no TIFF header after "Exif\0\0", a header too short
  * to hold the IFD offset, BigTIFF EXIF) the orientation is ignored: a broken
- * EXIF block never fails a decode.  Not read: PNG text chunks ("Raw profile
- * type exif", XMP tiff:Orientation). */
+ * EXIF block never fails a decode here.  (A JPEG whose EXIF header already
+ * makes Pillow's open fail is refused by the decoder, src/jpeg.c get_app.)
+ * Not read: PNG text chunks ("Raw profile type exif", XMP tiff:Orientation). */
 #include "image.h"
 
 typedef struct exif_tiff {

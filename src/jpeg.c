@@ -133,6 +133,7 @@ typedef struct {
     int mcux, mcuy;        /* MCU grid of an interleaved scan */
     jcomp comp[MAXC];
     bool jfif, adobe;
+    bool pil_dpi, pil_exif;   /* Pillow's info["dpi"] and info["exif"] set (header markers) */
     int adobe_transform;
     int scan_no;
     int last_good;         /* last iMCU row entered with data left (jdcoefct.c) */
@@ -361,11 +362,29 @@ static int get_sos(jdec *d, const uint8_t *s, size_t n) {
 }
 
 /* APP0 (JFIF) and APP14 (Adobe) feed libjpeg's colour-space guess; libjpeg
- * looks at the first 14 bytes only. */
+ * looks at the first 14 bytes only.  APP0 and APP1 also decide whether
+ * Pillow's open fails on the EXIF block: unless a JFIF APP0 with units 1 set
+ * info["dpi"] before it, the first "Exif\0" APP1 is read at once, and a TIFF
+ * header Pillow accepts that is under 8 bytes, or BigTIFF's "II+\0" (whose
+ * 8-byte offset it reads past the 8 header bytes it has), raises
+ * struct.error and fails the open. */
 static int get_app(jdec *d, int marker, const uint8_t *s, size_t n) {
     if (marker == 0xE0 && n >= 4 && memcmp(s, "JFIF", 4) == 0) {
         if (n < 7 && !d->seen_sos) return JFAIL(d, FDD_E_FORMAT, "bad JFIF marker"); /* Pillow's parser */
         if (n >= 14 && s[4] == 0) d->jfif = true;
+        if (n >= 12 && s[7] == 1) d->pil_dpi = true;
+    } else if (marker == 0xE1 && n >= 5 && memcmp(s, "Exif\0", 5) == 0) {
+        if (d->seen_sos || d->pil_exif) return 1;
+        d->pil_exif = true;
+        if (d->pil_dpi) return 1;
+        const uint8_t *t = s;
+        size_t tn = n;
+        if (n >= 6 && s[5] == 0) t += 6, tn -= 6;   /* "Exif\0\0" stripped */
+        static const char pre[6][4] = {"MM\0*", "II*\0", "MM*\0", "II\0*", "MM\0+", "II+\0"};
+        bool tiff = false;
+        for (int i = 0; tn >= 4 && i < 6; i++) tiff |= memcmp(t, pre[i], 4) == 0;
+        if (tiff && (tn < 8 || t[2] == '+'))
+            return JFAIL(d, FDD_E_FORMAT, "EXIF block with a TIFF header cut short or BigTIFF (Pillow cannot open it)");
     } else if (marker == 0xEE && n >= 5 && memcmp(s, "Adobe", 5) == 0) {
         if (n < 7 && !d->seen_sos) return JFAIL(d, FDD_E_FORMAT, "bad Adobe marker");
         if (n >= 12) {
@@ -417,7 +436,7 @@ static int read_markers(jdec *d) {
         if (m == 0xD9) return RM_EOI;
         if ((m >= 0xE0 && m <= 0xEF) || m == 0xFE || m == 0xDC || m == 0xCC) {
             if (!segment(d, &s, &n)) return RM_EOF;
-            if (m == 0xE0 || m == 0xEE)
+            if (m == 0xE0 || m == 0xE1 || m == 0xEE)
                 if (!get_app(d, m, s, n)) return 0;
             continue;
         }

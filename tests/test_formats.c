@@ -77,7 +77,8 @@ static void test_corpus_digests(void) {
 
 /* EXIF orientation: the value Pillow's getexif() gives, and
  * ImageOps.exif_transpose's pixels (where it raises, fdd ignores the broken
- * EXIF and gives the plain decode). */
+ * EXIF and gives the plain decode; where Image.open already fails, both
+ * decodes fail). */
 static void test_exif(void) {
     FILE *f = fopen(DIR "exif-digests.txt", "r");
     REQUIRE(f, "cannot open " DIR "exif-digests.txt");
@@ -99,6 +100,13 @@ static void test_exif(void) {
         fdd_status s0 = fdd_image_decode_ex(d, len, path, 0, &plain, &err);
         free(d);
         n++;
+        if (strcmp(a, "ERROR") == 0 && strcmp(b, "UnidentifiedImageError") == 0) {
+            /* Pillow's open itself fails (a JPEG EXIF header it cannot read) */
+            CHECK(s != FDD_OK && s0 != FDD_OK, "%s: decoded, Pillow cannot open it", file);
+            if (!s) fdd_image_free(&im);
+            if (!s0) fdd_image_free(&plain);
+            continue;
+        }
         if ((s == FDD_E_UNSUPPORTED || s0 == FDD_E_UNSUPPORTED) && strstr(file, ".webp")) {
             skipped++;
             if (!s) fdd_image_free(&im);

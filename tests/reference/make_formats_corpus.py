@@ -438,9 +438,14 @@ def exif_bytes(o, be=False, typ=3, count=1, vals=None, raw=None):
 
 base = smooth(13, 7, 300)
 def jpeg_with_app1(app1_payloads):
+    # payloads are APP1 segments, or (marker, payload) pairs
     b = io.BytesIO(); base.save(b, format="JPEG", quality=90); j = b.getvalue()
-    segs = b"".join(b"\xff\xe1" + struct.pack(">H", len(p_) + 2) + p_ for p_ in app1_payloads)
+    segs = b"".join(bytes([0xff, m]) + struct.pack(">H", len(p_) + 2) + p_
+                    for m, p_ in ((x if isinstance(x, tuple) else (0xe1, x)) for x in app1_payloads))
     return j[:2] + segs + j[2:]
+
+def jfif_app0(units):
+    return (0xe0, b"JFIF\0\x01\x01" + bytes([units]) + struct.pack(">HH", 72, 72) + b"\0\0")
 
 def png_chunk(cid, data):
     return struct.pack(">I", len(data)) + cid + data + struct.pack(">I", zlib.crc32(cid + data))
@@ -466,8 +471,18 @@ bad = {
     "exif_empty.jpg": jpeg_with_app1([b"Exif\0\0"]),
     "exif_prefix_exif0x.jpg": jpeg_with_app1([b"Exif\0X" + exif_bytes(6)[6:]]),              # Pillow raises
     "exif_ifd_past_end.jpg": jpeg_with_app1([exif_bytes(0, raw=b"II*\0\xff\0\0\0")]),
-    # (an EXIF block shorter than a TIFF header makes Pillow's JPEG open fail
-    # with struct.error -- not copied: fdd decodes such a file)
+    # Pillow's JPEG open reads the first Exif APP1 at once unless a JFIF APP0
+    # with units 1 (dpi) came before it; a TIFF header it accepts that is
+    # under 8 bytes, or BigTIFF's "II+\0", then raises struct.error and the
+    # open fails.
+    "exif_tiff_short.jpg": jpeg_with_app1([b"Exif\0\0II*\0\x08\0"]),                    # Pillow fails
+    "exif_tiff_4bytes_mm.jpg": jpeg_with_app1([b"Exif\0\0MM\0*"]),                          # Pillow fails
+    "exif_tiff_3bytes.jpg": jpeg_with_app1([b"Exif\0\0II*"]),                               # not a header: kept
+    "exif_bigtiff.jpg": jpeg_with_app1([b"Exif\0\0II+\0\x08\0\0\0\0\0\0\0\0\0\0\0"]),    # Pillow fails
+    "exif_bigtiff_mm.jpg": jpeg_with_app1([b"Exif\0\0MM\0+\0\0\0\x08\0\0\0\0"]),          # read as plain TIFF
+    "exif_tiff_short_after_dpi.jpg": jpeg_with_app1([jfif_app0(1), b"Exif\0\0II*\0"]),     # dpi first: kept
+    "exif_tiff_short_after_dpcm.jpg": jpeg_with_app1([jfif_app0(2), b"Exif\0\0II*\0"]),    # units 2: fails
+    "exif_tiff_short_second.jpg": jpeg_with_app1([exif_bytes(6), b"Exif\0\0II*\0"]),       # first only: kept
     "exif_ifd_cut.jpg": jpeg_with_app1([exif_bytes(6)[:6 + 8 + 2 + 12] + b"\x01"]),         # next-IFD cut: kept
     "exif_entry_cut.jpg": jpeg_with_app1([exif_bytes(6)[:6 + 8 + 2 + 8]]),
     "exif_count2.jpg": jpeg_with_app1([exif_bytes(0, vals=[6, 3])]),                      # first value

@@ -83,18 +83,18 @@ static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, 
  * bits. */
 #define CH_NB 32
 
-static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, double *W, double *L,
+static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, double sc, double *W, double *L,
                                    size_t ldl, size_t *perm, size_t *rank, double *ws, fdd_error *err) {
     double *dg = fdd_malloc(d * sizeof(double));
     if (!dg) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
     for (size_t i = 0; i < d; i++) {
         perm[i] = i;
-        dg[i] = S[i * d + i];
+        dg[i] = S[i * d + i] * sc;
     }
     for (size_t i0 = 0; i0 < d; i0 += 32)   /* the lower triangle and its mirror, in tiles */
         for (size_t j0 = 0; j0 <= i0; j0 += 32)
             for (size_t i = i0; i < d && i < i0 + 32; i++)
-                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * d + j] = W[j * d + i] = S[i * d + j];
+                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * d + j] = W[j * d + i] = S[i * d + j] * sc;
     for (size_t i = 0; i < d; i++) memset(L + i * ldl, 0, ldl * sizeof(double));
     size_t k = 0;
     int done = 0;
@@ -706,6 +706,15 @@ static void finish(fdd_fd_result *r) {
     r->fd = ((r->mean_term + r->trace1) + r->trace2) - 2 * r->sqrt_trace;
 }
 
+/* An even e with max_i |S_ii| · 2^-e in [1/2, 2) (0 for a zero diagonal). */
+static int scale_exponent(size_t d, const double *S) {
+    double mx = 0;
+    for (size_t i = 0; i < d; i++) mx = fmax(mx, fabs(S[i * d + i]));
+    int e = 0;
+    if (mx > 0) frexp(mx, &e);
+    return e - (e & 1);
+}
+
 fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *s1, const double *mu2,
                        const double *s2, fdd_fd_result *out, fdd_error *err) {
     memset(out, 0, sizeof *out);
@@ -735,8 +744,14 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
         goto done;
     }
     size_t r1, r2;
-    if ((st = pivoted_cholesky(ctx, d, s1, W, L1, ld, p1, &r1, ws, err)) ||
-        (st = pivoted_cholesky(ctx, d, s2, W, L2, ld, p2, &r2, ws, err)))
+    /* Each covariance is scaled by an even power of two bringing its largest
+     * diagonal entry near 1, and the result scaled back: exact, so the bits
+     * are those of the unscaled computation wherever that neither overflows
+     * nor underflows, and covariances of any magnitude work (the products of
+     * the factors would overflow from about 1e150). */
+    int e1 = scale_exponent(d, s1), e2 = scale_exponent(d, s2);
+    if ((st = pivoted_cholesky(ctx, d, s1, ldexp(1, -e1), W, L1, ld, p1, &r1, ws, err)) ||
+        (st = pivoted_cholesky(ctx, d, s2, ldexp(1, -e2), W, L2, ld, p2, &r2, ws, err)))
         goto done;
     out->rank1 = (int)r1;
     out->rank2 = (int)r2;
@@ -759,6 +774,7 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     fdd_aligned_free(L1); L1 = NULL;
     fdd_aligned_free(T2); T2 = NULL;
     st = nuclear_norm(ctx, G, r1, r2, ldg, &out->sqrt_trace, &out->sweeps, err);
+    out->sqrt_trace = ldexp(out->sqrt_trace, (e1 + e2) / 2);
 done:
     finish(out);
     fdd_aligned_free(W);

@@ -275,6 +275,39 @@ static void test_golden_full(void) { golden("full16", 1e-13, 1e-13); }
 /* numpy's eigh route reaches 1.2e-8 and scipy's sqrtm 2.2e-8 on this pair. */
 static void test_golden_rank_deficient(void) { golden("rankdef24", 1.2e-8, 1e-13); }
 
+/* Covariances of any magnitude: the result scales exactly (the matrices are
+ * scaled by powers of two inside), where the products of the factors would
+ * otherwise overflow (2^600) or underflow (2^-600) to NaN or 0. */
+static void test_scale_invariance(void) {
+    size_t d = 40;
+    uint64_t seed = 3;
+    double *x = malloc(d * d * sizeof(double)), *s[2], *t[2], *mu = calloc(d, sizeof(double));
+    for (int m = 0; m < 2; m++) {
+        s[m] = calloc(d * d, sizeof(double));
+        t[m] = calloc(d * d, sizeof(double));
+        for (size_t i = 0; i < d * d; i++) x[i] = test_rng_float(&seed);
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j <= i; j++) {
+                double v = 0;
+                for (size_t k = 0; k < d; k++) v += x[i * d + k] * x[j * d + k];
+                s[m][i * d + j] = s[m][j * d + i] = v;
+            }
+    }
+    fdd_fd_result r0, r;
+    fdd_error e;
+    CHECK(fdd_frechet(NULL, d, mu, s[0], mu, s[1], &r0, &e) == FDD_OK, "%s", e.msg);
+    const int ex[4] = {600, -600, 1000, -1000};
+    for (int k = 0; k < 4; k++) {
+        for (int m = 0; m < 2; m++)
+            for (size_t i = 0; i < d * d; i++) t[m][i] = ldexp(s[m][i], ex[k]);
+        CHECK(fdd_frechet(NULL, d, mu, t[0], mu, t[1], &r, &e) == FDD_OK, "%s", e.msg);
+        CHECK(r.sqrt_trace == ldexp(r0.sqrt_trace, ex[k]) && r.rank1 == r0.rank1 && r.sweeps == r0.sweeps,
+              "scale 2^%d: sqrt_trace %.17g, want %.17g", ex[k], r.sqrt_trace, ldexp(r0.sqrt_trace, ex[k]));
+    }
+    free(x); free(mu);
+    for (int m = 0; m < 2; m++) { free(s[m]); free(t[m]); }
+}
+
 static void test_bad_input(void) {
     double mu[2] = {0, 0}, s[4] = {1, 0, 0, NAN};
     fdd_fd_result r;
@@ -320,6 +353,7 @@ int main(void) {
     RUN(test_threads_identical);
     RUN(test_golden_full);
     RUN(test_golden_rank_deficient);
+    RUN(test_scale_invariance);
     RUN(test_bad_input);
     RUN(test_alloc_failures);
     return test_summary("frechet");

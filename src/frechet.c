@@ -83,18 +83,20 @@ static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, 
  * bits. */
 #define CH_NB 32
 
-static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, double sc, double *W, double *L,
+static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, int e, double *W, double *L,
                                    size_t ldl, size_t *perm, size_t *rank, double *ws, fdd_error *err) {
     double *dg = fdd_malloc(d * sizeof(double));
     if (!dg) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+    /* S·2^-e in two exact steps: 2^-e alone overflows for subnormal S */
+    double sa = ldexp(1, -e / 2), sb = ldexp(1, -e - (-e / 2));
     for (size_t i = 0; i < d; i++) {
         perm[i] = i;
-        dg[i] = S[i * d + i] * sc;
+        dg[i] = S[i * d + i] * sa * sb;
     }
     for (size_t i0 = 0; i0 < d; i0 += 32)   /* the lower triangle and its mirror, in tiles */
         for (size_t j0 = 0; j0 <= i0; j0 += 32)
             for (size_t i = i0; i < d && i < i0 + 32; i++)
-                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * d + j] = W[j * d + i] = S[i * d + j] * sc;
+                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * d + j] = W[j * d + i] = S[i * d + j] * sa * sb;
     for (size_t i = 0; i < d; i++) memset(L + i * ldl, 0, ldl * sizeof(double));
     size_t k = 0;
     int done = 0;
@@ -750,8 +752,8 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
      * nor underflows, and covariances of any magnitude work (the products of
      * the factors would overflow from about 1e150). */
     int e1 = scale_exponent(d, s1), e2 = scale_exponent(d, s2);
-    if ((st = pivoted_cholesky(ctx, d, s1, ldexp(1, -e1), W, L1, ld, p1, &r1, ws, err)) ||
-        (st = pivoted_cholesky(ctx, d, s2, ldexp(1, -e2), W, L2, ld, p2, &r2, ws, err)))
+    if ((st = pivoted_cholesky(ctx, d, s1, e1, W, L1, ld, p1, &r1, ws, err)) ||
+        (st = pivoted_cholesky(ctx, d, s2, e2, W, L2, ld, p2, &r2, ws, err)))
         goto done;
     out->rank1 = (int)r1;
     out->rank2 = (int)r2;

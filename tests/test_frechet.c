@@ -304,6 +304,10 @@ static void test_scale_invariance(void) {
         CHECK(r.sqrt_trace == ldexp(r0.sqrt_trace, ex[k]) && r.rank1 == r0.rank1 && r.sweeps == r0.sweeps,
               "scale 2^%d: sqrt_trace %.17g, want %.17g", ex[k], r.sqrt_trace, ldexp(r0.sqrt_trace, ex[k]));
     }
+    /* subnormal covariances: diag(2^-1060, 2^-1062) twice, sqrt_trace their sum */
+    double z[4] = {0x1p-1060, 0, 0, 0x1p-1062};
+    CHECK(fdd_frechet(NULL, 2, mu, z, mu, z, &r, &e) == FDD_OK && r.sqrt_trace == 0x1p-1060 + 0x1p-1062,
+          "subnormal: sqrt_trace %g", r.sqrt_trace);
     free(x); free(mu);
     for (int m = 0; m < 2; m++) { free(s[m]); free(t[m]); }
 }

@@ -417,11 +417,12 @@ static void jac_task(void *arg, size_t t, int thread) {
     double *dst[2];
     for (size_t b = 0; b < nb; b++) dst[b] = J->buf[J->cur[blk[b]] ^ 1] + blk[b] * JB * ld;
     rotate_rows(J, U, X0, nr[0], X1, nb == 2 ? nr[1] : 0, dst[0], nb == 2 ? dst[1] : NULL, s, pk, tile, bt);
+    /* the blocks' new Gram matrices, (U·A0)_b·U_bᵀ: U·A0 once into A (which
+     * the pass left partly stale), then one small product per block */
+    fdd_dgemm_st(J->kern, 0, 0, w, w, w, 0, U, w, A0, w, A, w, 0, ws);
     for (size_t b = 0, o = 0; b < nb; o += nr[b], b++) {
-        /* the block's new Gram matrix, U_b·A0·U_bᵀ (A is partly stale) */
-        double *gb = J->gram + blk[b] * JB * JB;
-        fdd_dgemm_st(J->kern, 0, 0, nr[b], w, w, 0, U + o * w, w, A0, w, A, w, 0, ws);
-        fdd_dgemm_st(J->kern, 0, 1, nr[b], nr[b], w, 0, A, w, U + o * w, w, gb, JB, 0, ws);
+        fdd_dgemm_st(J->kern, 0, 1, nr[b], nr[b], w, 0, A + o * w, w, U + o * w, w, J->gram + blk[b] * JB * JB, JB,
+                     0, ws);
     }
     for (size_t b = 0; b < nb; b++) {
         J->cur[blk[b]] ^= 1;

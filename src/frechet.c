@@ -20,6 +20,8 @@
 #include "gemm.h"
 
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -249,7 +251,9 @@ typedef struct jac_job {
     double tol, floor2;
     const fdd_dgemm_kernel *kern;
     size_t *lead;
-    const size_t *pa, *pb;   /* block pairs of the current round */
+    const size_t *pa, *pb;   /* block pairs of the sweep, round by round */
+    size_t half;             /* pairs per round */
+    _Atomic size_t *step;    /* per block: rounds of the sweep done */
     long *rot;               /* rotations per task */
     double *cmx;             /* largest |cos| a task saw */
     double *tb;              /* per thread: A, U, packed U, edge tiles, GEMM workspace */
@@ -342,14 +346,33 @@ static void row_dots(const fdd_dgemm_kernel *kn, size_t s, size_t len, const dou
         }
 }
 
+/* Wait until block b has done the rounds before round r.  Tasks are handed
+ * out in order and only wait on earlier ones, so the earliest unfinished
+ * task can always run: no deadlock, and no barrier between rounds. */
+static void wait_block(const jac_job *J, size_t b, size_t r) {
+    for (unsigned spins = 0; atomic_load_explicit(&J->step[b], memory_order_acquire) < r; spins++)
+        if (spins > 64) sched_yield();
+}
+
+static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb);
+
+/* Task t of a sweep is pair t % half of round t / half: it runs once both
+ * blocks are through the earlier rounds, so every block sees the same
+ * sequence of rotations whatever the thread count or timing. */
 static void jac_task(void *arg, size_t t, int thread) {
     jac_job *J = arg;
-    size_t blk[2] = {J->pa[t], J->pb[t]}, nr[2], nb = 0;
+    size_t blk[2] = {J->pa[t], J->pb[t]}, nb = 0, r = t / J->half;
     for (int i = 0; i < 2; i++)
         if (blk[i] < J->nblk) blk[nb++] = blk[i];
     J->rot[t] = 0;
     J->cmx[t] = 0;
-    if (nb == 0) return;
+    for (size_t i = 0; i < nb; i++) wait_block(J, blk[i], r);
+    if (nb) jac_task_body(J, t, thread, blk, nb);
+    for (size_t i = 0; i < nb; i++) atomic_store_explicit(&J->step[blk[i]], r + 1, memory_order_release);
+}
+
+static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb) {
+    size_t nr[2] = {0, 0};
     for (size_t i = 0; i < nb; i++) nr[i] = blk_rows(J, blk[i]);
     size_t s = J->lead[blk[0]], w = nr[0];
     if (nb == 2) { s = s < J->lead[blk[1]] ? s : J->lead[blk[1]]; w += nr[1]; }
@@ -508,7 +531,7 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
 #define TEST_BELOW 0x1p-7
 
 static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, size_t len, size_t *lead,
-                                 double *ws, double *sum, int *sweeps, fdd_error *err) {
+                                 double *ws, double *B1, double *M, double *sum, int *sweeps, fdd_error *err) {
     *sum = 0;
     *sweeps = 0;
     if (n == 0) return FDD_OK;
@@ -516,15 +539,16 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     size_t half = nr / 2, nt = (size_t)fdd_ctx_threads(ctx);
     const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
     size_t tbd = (TB_WS + fdd_dgemm_ws_doubles(kern) + 7) & ~(size_t)7;
-    size_t *pa = fdd_malloc(half * sizeof(size_t)), *pb = fdd_malloc(half * sizeof(size_t)),
+    size_t ntask = (nr - 1) * half;
+    size_t *pa = fdd_malloc(ntask * sizeof(size_t)), *pb = fdd_malloc(ntask * sizeof(size_t)),
            *ring = fdd_malloc(nr * sizeof(size_t));
-    long *rot = fdd_malloc(half * sizeof(long));
-    double *cmx = fdd_malloc(half * sizeof(double)), *gram = fdd_malloc(nblk * JB * JB * sizeof(double));
+    _Atomic size_t *step = fdd_malloc(nblk * sizeof(*step));
+    long *rot = fdd_malloc(ntask * sizeof(long));
+    double *cmx = fdd_malloc(ntask * sizeof(double)), *gram = fdd_malloc(nblk * JB * JB * sizeof(double));
     unsigned char *cur = fdd_malloc(nblk);
-    double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *B1 = fdd_aligned_alloc(n * ld * sizeof(double)),
-           *M = fdd_aligned_alloc(n * ld * sizeof(double)), *Mown = M;   /* M and G trade places */
+    double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double));
     fdd_status st = FDD_OK;
-    if (!pa || !pb || !ring || !rot || !cmx || !gram || !cur || !tb || !B1 || !M) {
+    if (!pa || !pb || !ring || !step || !rot || !cmx || !gram || !cur || !tb) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
         goto out;
     }
@@ -532,7 +556,20 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     memset(cur, 0, nblk);
     double mx = 0;
     for (size_t i = 0; i < n; i++) mx = fmax(mx, norm2(G + i * ld, len));
-    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, kern, lead, pa, pb, rot, cmx, tb, tbd};
+    /* the sweep's schedule: the rounds of the circle method (ring[0] fixed,
+     * the rest rotating by one), index nblk being the bye */
+    for (size_t i = 0; i < nr; i++) ring[i] = i;
+    for (size_t round = 0; round + 1 < nr; round++) {
+        for (size_t t = 0; t < half; t++) {
+            pa[round * half + t] = ring[t];
+            pb[round * half + t] = ring[nr - 1 - t];
+        }
+        size_t last = ring[nr - 1];
+        for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
+        ring[1] = last;
+    }
+    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, kern, lead, pa, pb, half, step,
+                 rot, cmx, tb, tbd};
     int sw, done = 0;
     for (sw = 1; sw <= MAX_SWEEPS && !done; sw++) {
         if (sw > 1) {   /* sorted into M, which becomes buffer 0 */
@@ -546,16 +583,9 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         fdd_parallel(ctx, gram_task, &J, nblk);
         long total = 0;
         double seen = 0;
-        for (size_t i = 0; i < nr; i++) ring[i] = i;
-        for (size_t round = 0; round + 1 < nr; round++) {
-            for (size_t t = 0; t < half; t++) { pa[t] = ring[t]; pb[t] = ring[nr - 1 - t]; }
-            fdd_parallel(ctx, jac_task, &J, half);
-            for (size_t t = 0; t < half; t++) { total += rot[t]; seen = fmax(seen, cmx[t]); }
-            /* circle method: ring[0] fixed, the rest rotate by one */
-            size_t last = ring[nr - 1];
-            for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
-            ring[1] = last;
-        }
+        for (size_t b = 0; b < nblk; b++) atomic_init(&step[b], 0);
+        fdd_parallel(ctx, jac_task, &J, ntask);
+        for (size_t t = 0; t < ntask; t++) { total += rot[t]; seen = fmax(seen, cmx[t]); }
         if (total == 0 || seen < TEST_BELOW) {
             for (size_t b = 0; b < nblk; b++)   /* every row into buffer 0 */
                 if (cur[b]) {
@@ -571,8 +601,8 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         st = fdd_fail(err, FDD_E_NUMERIC,
                       "Fréchet distance: Jacobi did not converge in %d sweeps (n = %zu)", MAX_SWEEPS, n);
 out:
-    fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free(rot); fdd_free(cmx); fdd_free(gram); fdd_free(cur);
-    fdd_aligned_free(tb); fdd_aligned_free(B1); fdd_aligned_free(Mown);   /* G is the caller's */
+    fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram); fdd_free(cur);
+    fdd_aligned_free(tb);   /* G, B1 and M are the caller's */
     return st;
 }
 
@@ -606,29 +636,45 @@ static fdd_status off_axis(const double *Y, size_t m, size_t ld, double *off, fd
 #define LQ_STEPS 3
 #define LQ_OFF_AXIS 0.15
 
+/* Row stride of the Jacobi's vectors (m of them, m long, padded to whole
+ * 8-double lanes): an odd number of cache lines, since the rotations read
+ * 2·JB rows at once, which a power-of-two stride would pile into one L1
+ * set. */
+static size_t jac_ld(size_t m) {
+    size_t lm = (m + 7) & ~(size_t)7;
+    return (lm / 8) % 2 == 0 ? lm + 8 : lm;
+}
+
+/* Doubles in each of nuclear_norm's three work matrices for an r x c input:
+ * m = min(r, c) rows of max(PAD4(max(r, c)), jac_ld(m)) at most. */
+static int slot_doubles(size_t r, size_t c, size_t *out) {
+    size_t m = r < c ? r : c, n = r < c ? c : r, w = PAD4(n) > jac_ld(m) ? PAD4(n) : jac_ld(m);
+    return fdd_mul_ok(m, w, out);
+}
+
 /* Σσ(X) for X (rows x cols, row stride ldx).  Preconditioned after
  * Drmač–Veselić: with m = min(rows, cols) vectors in order of decreasing
  * norm (P), the Householder LQ P·X = L·Q, and one-sided Jacobi on the
  * columns of L (the rows of R = Lᵀ).  The LQ saves about 40% of the sweeps
  * on a 1/k spectrum; ordering by norm does as well here as the pivots of a
  * QR with column pivoting, which cost a Gram matrix and a pivoted Cholesky
- * (measured at d = 2048: the same sweep counts). */
-static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_t cols, size_t ldx, double *sum,
-                               int *sweeps, fdd_error *err) {
+ * (measured at d = 2048: the same sweep counts).  slot: three work matrices
+ * of slot_doubles(rows, cols) each, the third of which may be X itself (X is
+ * read only before it is written): the same few large blocks serve every
+ * stage, since a fresh page costs more than most of the arithmetic on it. */
+static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_t cols, size_t ldx,
+                               double *const slot[3], double *sum, int *sweeps, fdd_error *err) {
     *sum = 0;
     *sweeps = 0;
     if (rows == 0 || cols == 0) return FDD_OK;
-    size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD4(n), lm = (m + 7) & ~(size_t)7;
-    /* An odd number of cache lines per row of R: the rotations read 2·JB rows
-     * at once, which a power-of-two stride would pile into one L1 set. */
-    if ((lm / 8) % 2 == 0) lm += 8;
-    double *Z = NULL, *Y = fdd_aligned_alloc(m * ld * sizeof(double)), *Lc = fdd_aligned_alloc(m * lm * sizeof(double)),
-           *V = fdd_aligned_alloc(QB * n * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
+    size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD4(n), lm = jac_ld(m);
+    double *Y = slot[0], *Z = slot[1], *Lc = slot[2];
+    double *V = fdd_aligned_alloc(QB * n * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
            *Wt = fdd_aligned_alloc(m * QB * sizeof(double)), *ws = gemm_ws(ctx);
     keyed *order = fdd_malloc(m * sizeof(keyed));
     size_t *lead = fdd_malloc(((m + JB - 1) / JB) * sizeof(size_t));
     fdd_status st = FDD_OK;
-    if (!Y || !Lc || !V || !T || !Wt || !ws || !order || !lead) {
+    if (!V || !T || !Wt || !ws || !order || !lead) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
         goto out;
     }
@@ -660,10 +706,6 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     for (int step = 0; step < LQ_STEPS; step++) {
         double off = 0;
         if ((st = off_axis(Y, m, ld, &off, err)) || off <= LQ_OFF_AXIS) break;
-        if (!Z && !(Z = fdd_aligned_alloc(m * ld * sizeof(double)))) {
-            st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
-            break;
-        }
         transpose_lower(Y, m, ld, Z, ld);   /* Z = Lᵀ, the next matrix to factor */
         double *t = Y;
         Y = Z;
@@ -672,14 +714,10 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     }
     if (st) goto out;
     transpose_lower(Y, m, ld, Lc, lm);   /* R = Lᵀ, the vectors of the Jacobi */
-    fdd_aligned_free(Y);
-    fdd_aligned_free(Z);
-    Y = Z = NULL;
     for (size_t b = 0; b < (m + JB - 1) / JB; b++) lead[b] = b * JB;
-    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, sum, sweeps, err);
+    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, Y, Z, sum, sweeps, err);
 out:
-    fdd_aligned_free(Y); fdd_aligned_free(Z); fdd_aligned_free(Lc); fdd_aligned_free(V); fdd_free(T);
-    fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(order); fdd_free(lead);
+    fdd_aligned_free(V); fdd_free(T); fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(order); fdd_free(lead);
     return st;
 }
 
@@ -735,14 +773,17 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     out->trace1 = neumaier_sum(s1, d, d + 1);
     out->trace2 = neumaier_sum(s2, d, d + 1);
 
-    size_t ld = PAD4(d);
-    double *W = fdd_aligned_alloc(dd * sizeof(double));
-    double *L1 = fdd_aligned_alloc(d * ld * sizeof(double)), *L2 = fdd_aligned_alloc(d * ld * sizeof(double));
-    double *T2 = fdd_aligned_alloc(d * ld * sizeof(double)), *ws = gemm_ws(ctx);
+    /* Three d x (PAD8(d) + 8) blocks serve every stage (the pivoted
+     * Cholesky's W, L1, L2; then T2, G; then nuclear_norm's slots). */
+    size_t ld = PAD4(d), cap;
+    if (!fdd_mul_ok(d, ((d + 7) & ~(size_t)7) + 8, &cap) || cap > SIZE_MAX / 8 / 6)
+        return fdd_fail(err, FDD_E_ARG, "Fréchet distance: bad dimension %zu", d);
+    double *W = fdd_aligned_alloc(cap * sizeof(double)), *L1 = fdd_aligned_alloc(cap * sizeof(double)),
+           *L2 = fdd_aligned_alloc(cap * sizeof(double)), *ws = gemm_ws(ctx);
     size_t *p1 = fdd_malloc(d * sizeof(size_t)), *p2 = fdd_malloc(d * sizeof(size_t)),
            *inv2 = fdd_malloc(d * sizeof(size_t));
     fdd_status st = FDD_OK;
-    if (!W || !L1 || !L2 || !T2 || !ws || !p1 || !p2 || !inv2) {
+    if (!W || !L1 || !L2 || !ws || !p1 || !p2 || !inv2) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: cannot allocate work space for d = %zu", d);
         goto done;
     }
@@ -760,6 +801,7 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     out->rank2 = (int)r2;
     if (r1 == 0 || r2 == 0) goto done;   /* a zero covariance: trace term 0 */
     /* T2 row j = row of L2 for original index p1[j] (L1's pivot order). */
+    double *T2 = W;
     for (size_t i = 0; i < d; i++) inv2[p2[i]] = i;
     for (size_t j = 0; j < d; j++) memcpy(T2 + j * ld, L2 + inv2[p1[j]] * ld, ld * sizeof(double));
     /* G = L1ᵀ·T2 (r1 x r2): row b is column b of F2ᵀF1 up to a permutation.
@@ -773,15 +815,15 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
                             G + i0 * ldg, ldg, 0, ws, err)))
             goto done;
     }
-    fdd_aligned_free(W); W = NULL;
-    fdd_aligned_free(L1); L1 = NULL;
-    fdd_aligned_free(T2); T2 = NULL;
-    st = nuclear_norm(ctx, G, r1, r2, ldg, &out->sqrt_trace, &out->sweeps, err);
+    {
+        double *const slot[3] = {W, L1, G};
+        st = nuclear_norm(ctx, G, r1, r2, ldg, slot, &out->sqrt_trace, &out->sweeps, err);
+    }
     out->sqrt_trace = ldexp(out->sqrt_trace, (e1 + e2) / 2);
 done:
     finish(out);
     fdd_aligned_free(W);
-    fdd_aligned_free(L1); fdd_aligned_free(L2); fdd_aligned_free(T2); fdd_aligned_free(ws);
+    fdd_aligned_free(L1); fdd_aligned_free(L2); fdd_aligned_free(ws);
     fdd_free(p1); fdd_free(p2); fdd_free(inv2);
     return st;
 }
@@ -813,7 +855,7 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
         if (!isfinite(x2[i])) return fdd_fail(err, FDD_E_ARG, "Fréchet distance: non-finite feature");
     double *mu1 = fdd_malloc(d * sizeof(double)), *mu2 = fdd_malloc(d * sizeof(double));
     double *X1 = fdd_aligned_alloc(a * sizeof(double)), *X2 = fdd_aligned_alloc(b * sizeof(double));
-    double *G = NULL;
+    double *G = NULL, *wk1 = NULL, *wk2 = NULL;   /* the product and nuclear_norm's other slots */
     fdd_status st = FDD_OK;
     if (!mu1 || !mu2 || !X1 || !X2) goto nomem;
     centre_t(x1, n1, d, mu1, X1, l1);
@@ -857,11 +899,18 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
     }
     /* G = X1cᵀ·X2c (n1 x n2, images by images); tr((S1S2)^(1/2)) =
      * Σσ(G) / sqrt((n1-1)(n2-1)). */
-    G = fdd_aligned_alloc(n1 * l2 * sizeof(double));
-    if (!G) goto nomem;
+    size_t cap, cg;
+    if (!slot_doubles(n1, n2, &cap) || !fdd_mul_ok(n1, l2, &cg) || cap > SIZE_MAX / 8 || cg > SIZE_MAX / 8)
+        goto nomem;
+    if (cap < cg) cap = cg;
+    G = fdd_aligned_alloc(cap * sizeof(double));
+    wk1 = fdd_aligned_alloc(cap * sizeof(double));
+    wk2 = fdd_aligned_alloc(cap * sizeof(double));
+    if (!G || !wk1 || !wk2) goto nomem;
     if ((st = fdd_dgemm(ctx, 1, 0, n1, n2, d, 0, X1, l1, X2, l2, G, l2, 0, NULL, err))) goto done;
     double nuc;
-    st = nuclear_norm(ctx, G, n1, n2, l2, &nuc, &out->sweeps, err);
+    double *const slot[3] = {wk1, wk2, G};
+    st = nuclear_norm(ctx, G, n1, n2, l2, slot, &nuc, &out->sweeps, err);
     out->sqrt_trace = nuc / sqrt((double)(n1 - 1)) / sqrt((double)(n2 - 1));
     out->rank1 = (int)(n1 - 1 < d ? n1 - 1 : d);
     out->rank2 = (int)(n2 - 1 < d ? n2 - 1 : d);
@@ -872,6 +921,6 @@ nomem:
 done:
     fdd_free(mu1); fdd_free(mu2);
     fdd_aligned_free(X1); fdd_aligned_free(X2);
-    fdd_aligned_free(G);
+    fdd_aligned_free(G); fdd_aligned_free(wk1); fdd_aligned_free(wk2);
     return st;
 }

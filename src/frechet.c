@@ -83,7 +83,7 @@ static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, 
  * diagonal is read as the contiguous row right of it; the upper triangle's
  * chains are the lower's with the factors of each product swapped, the same
  * bits. */
-#define CH_NB 32
+#define CH_NB 64
 
 static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, int e, double *W, double *L,
                                    size_t ldl, size_t *perm, size_t *rank, double *ws, fdd_error *err) {
@@ -122,12 +122,12 @@ static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, int 
             }
             double lkk = sqrt(dg[k]);
             L[k * ldl + k] = lkk;
-            const double *lk = L + k * ldl + k0, *wk = W + k * d;
+            /* the panel's earlier columns, in whole 4-lanes: the entries of
+             * row i from column k on are still zero */
+            const double *lk = L + k * ldl + k0, *wk = W + k * d;   /* k0, ldl: multiples of 4 */
+            size_t kc = PAD4(k - k0);
             for (size_t i = k + 1; i < d; i++) {
-                const double *li = L + i * ldl + k0;
-                double s = wk[i];
-                for (size_t c = 0; c < k - k0; c++) s -= li[c] * lk[c];
-                double v = s / lkk;
+                double v = (wk[i] - dot4(L + i * ldl + k0, lk, kc)) / lkk;
                 L[i * ldl + k] = v;
                 dg[i] -= v * v;
             }
@@ -282,27 +282,24 @@ static void rotate_rows(const jac_job *J, const double *U, const double *X0, siz
             for (size_t r = 0; r < MR; r++) pk[(i * K + k) * MR + r] = g + r < end ? U[(g + r) * w + k] : 0.0;
     }
     for (size_t j = s; j < len; j += NR) {
+        /* the K x NR tile of X, copied into one contiguous panel (zero padded
+         * at the edge): read once from memory, then from L1 by every panel
+         * of U in a single pass over K */
         size_t nr = len - j < NR ? len - j : NR;
-        if (nr < NR)   /* edge: B columns into a zero-padded panel */
-            for (size_t k = 0; k < K; k++) {
-                const double *src = (k < k0 ? X0 + k * ld : X1 + (k - k0) * ld) + j;
+        for (size_t k = 0; k < K; k++) {
+            const double *src = (k < k0 ? X0 + k * ld : X1 + (k - k0) * ld) + j;
+            if (nr == NR) memcpy(bt + k * NR, src, NR * sizeof(double));
+            else
                 for (size_t q = 0; q < NR; q++) bt[k * NR + q] = q < nr ? src[q] : 0.0;
-            }
+        }
         for (size_t i = 0; i < ng; i++) {
             size_t g = gs[i], end = g < k0 ? k0 : w, mr = end - g < MR ? end - g : MR;
             double *d = g < k0 ? dst0 + g * ld : dst1 + (g - k0) * ld;
-            const double *p = pk + i * K * MR;
             if (mr == MR && nr == NR) {
-                kn->fn(k0, p, X0 + j, ld, d + j, ld, 0);
-                if (k1) kn->fn(k1, p + k0 * MR, X1 + j, ld, d + j, ld, 1);
+                kn->fn(K, pk + i * K * MR, bt, NR, d + j, ld, 0);
                 continue;
             }
-            if (nr == NR) {
-                kn->fn(k0, p, X0 + j, ld, tile, NR, 0);
-                if (k1) kn->fn(k1, p + k0 * MR, X1 + j, ld, tile, NR, 1);
-            } else {
-                kn->fn(K, p, bt, NR, tile, NR, 0);
-            }
+            kn->fn(K, pk + i * K * MR, bt, NR, tile, NR, 0);
             for (size_t r = 0; r < mr; r++) memcpy(d + r * ld + j, tile + r * NR, nr * sizeof(double));
         }
     }

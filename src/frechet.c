@@ -252,6 +252,7 @@ typedef struct jac_job {
     const fdd_dgemm_kernel *kern;
     size_t *lead;
     const size_t *pa, *pb;   /* block pairs of the sweep, round by round */
+    const unsigned char *sel; /* tasks to run (NULL: all) */
     size_t half;             /* pairs per round */
     _Atomic size_t *step;    /* per block: rounds of the sweep done */
     long *rot;               /* rotations per task */
@@ -364,7 +365,7 @@ static void jac_task(void *arg, size_t t, int thread) {
     J->rot[t] = 0;
     J->cmx[t] = 0;
     for (size_t i = 0; i < nb; i++) wait_block(J, blk[i], r);
-    if (nb) jac_task_body(J, t, thread, blk, nb);
+    if (nb && (!J->sel || J->sel[t])) jac_task_body(J, t, thread, blk, nb);
     for (size_t i = 0; i < nb; i++) atomic_store_explicit(&J->step[blk[i]], r + 1, memory_order_release);
 }
 
@@ -474,15 +475,50 @@ static int by_norm_desc(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
-static fdd_status sort_rows(const jac_job *J, double *dst) {
-    size_t n = J->n, ld = J->ld;
-    keyed *k = fdd_malloc(n * sizeof(keyed));
-    if (!k) return FDD_E_NOMEM;
-    for (size_t i = 0; i < n; i++) k[i] = (keyed){norm2(blk_x(J, i / JB) + (i % JB) * ld, J->len), i};
-    qsort(k, n, sizeof(keyed), by_norm_desc);
-    for (size_t i = 0; i < n; i++) memcpy(dst + i * ld, blk_x(J, k[i].i / JB) + (k[i].i % JB) * ld, ld * sizeof(double));
-    fdd_free(k);
-    return FDD_OK;
+static void sort_order(const jac_job *J, keyed *k) {
+    for (size_t i = 0; i < J->n; i++) k[i] = (keyed){norm2(blk_x(J, i / JB) + (i % JB) * J->ld, J->len), i};
+    qsort(k, J->n, sizeof(keyed), by_norm_desc);
+}
+
+static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
+    for (size_t i = 0; i < J->n; i++)
+        memcpy(dst + i * J->ld, blk_x(J, k[i].i / JB) + (k[i].i % JB) * J->ld, J->ld * sizeof(double));
+}
+
+/* After a failed stopping test, the tasks of the next sweep that are worth
+ * running.  Late in the iteration the large cosines sit in a few block pairs
+ * (blocks of close norms): at d = 2048 a sweep after the test has most of
+ * its tasks below |cos| 1e-5, which move the sum by less than the test's
+ * margin.  The test leaves, for each pair of blocks of the next sweep (bm,
+ * bc: lower triangle, nblk x nblk), the largest cosine between their rows
+ * and their share of the second-order correction; a task's key is the
+ * largest cosine of its blocks' pairs.  Tasks are left out in order of
+ * increasing key while the left-out correction times the largest left-out
+ * cosine stays under 2^-44 Σd (s), a quarter of what the test allows.  Which
+ * tasks run depends only on the test's Gram matrix, never on timing; the
+ * test after the sweep decides as always.  Returns the number left out. */
+static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, const double *bc, double s,
+                           unsigned char *sel, keyed *kt) {
+    size_t nb = J->nblk;
+    for (size_t t = 0; t < ntask; t++) {
+        size_t a = J->pa[t] < J->pb[t] ? J->pa[t] : J->pb[t], b = J->pa[t] ^ J->pb[t] ^ a;
+        double key = bm[a * nb + a];
+        if (b < nb) key = fmax(key, fmax(bm[b * nb + a], bm[b * nb + b]));
+        kt[t] = (keyed){-key, t};   /* by_norm_desc: -key down, keys up */
+    }
+    qsort(kt, ntask, sizeof(keyed), by_norm_desc);
+    double acc = 0;
+    size_t out = 0;
+    for (size_t t = 0; t < ntask; t++) sel[t] = 1;
+    for (; out < ntask; out++) {
+        size_t t = kt[out].i, a = J->pa[t] < J->pb[t] ? J->pa[t] : J->pb[t], b = J->pa[t] ^ J->pb[t] ^ a;
+        /* the blocks' own pairs are counted in each of their tasks */
+        double c = bc[a * nb + a] + (b < nb ? bc[b * nb + a] + bc[b * nb + b] : 0);
+        if ((acc + c) * -kt[out].v > 0x1p-44 * s) break;
+        acc += c;
+        sel[t] = 0;
+    }
+    return out;
 }
 
 /* The stopping test.  With d_i the row norms and c_ij the cosines between
@@ -492,31 +528,46 @@ static fdd_status sort_rows(const jac_job *J, double *dst) {
  * scratch) gets the Gram matrix; *sum = Σd − correction; the test passes when
  * correction × max|c| — a bound on the third-order remainder, with a margin
  * of about 10 in the measurements (docs/reproducibility.md) — is below
- * 2^-46 Σd.  Rows under the floor are rounding-level and left out, as in the
- * rotations. */
+ * 2^-42 Σd.  Rows under the floor are rounding-level and left out, as in the
+ * rotations.  For the next sweep it also leaves the order of the rows by
+ * norm (ord; inv: scratch) and, per pair of that sweep's blocks, the largest
+ * cosine (bm) and the correction (bc) between them (select_tasks). */
 static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t ld, size_t len, double floor2,
-                               double *M, double *ws, double *sum, int *pass, fdd_error *err) {
+                               double *M, double *ws, double *sum, double *sdiag, int *pass, keyed *ord, size_t *inv,
+                               size_t nblk, double *bm, double *bc, fdd_error *err) {
     fdd_status st = syrk_lower(ctx, n, len, G, ld, M, ld, 0, 0, ws, err);
     if (st) return st;
-    double s = 0, c = 0, corr = 0, cmax = 0;
+    double s = 0, c = 0, corr = 0, cmax = 0, *dn = fdd_malloc(n * sizeof(double));
+    if (!dn) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
     for (size_t i = 0; i < n; i++) {
         double v = sqrt(M[i * ld + i]), t = s + v;   /* Neumaier, index order */
         c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
         s = t;
+        dn[i] = v;
+        ord[i] = (keyed){v, i};
     }
     s += c;
+    /* the next sweep's order, and the blocks each row will be in */
+    qsort(ord, n, sizeof(keyed), by_norm_desc);
+    for (size_t i = 0; i < n; i++) inv[ord[i].i] = i / JB;
+    for (size_t i = 0; i < nblk * nblk; i++) bm[i] = bc[i] = 0;
     for (size_t i = 1; i < n; i++) {
-        double mi = M[i * ld + i], di = sqrt(mi);
+        double mi = M[i * ld + i], di = dn[i];
         if (mi <= floor2) continue;
         for (size_t j = 0; j < i; j++) {
-            double mj = M[j * ld + j], dj = sqrt(mj);
+            double mj = M[j * ld + j], dj = dn[j];
             if (mj <= floor2) continue;
-            double cs = M[i * ld + j] / di / dj;
-            corr += cs * cs * (di * dj / (2 * (di + dj)));
+            double cs = M[i * ld + j] / di / dj, w = cs * cs * (di * dj / (2 * (di + dj)));
+            corr += w;
             cmax = fmax(cmax, fabs(cs));
+            size_t e = inv[i] > inv[j] ? inv[i] * nblk + inv[j] : inv[j] * nblk + inv[i];
+            bm[e] = fmax(bm[e], fabs(cs));
+            bc[e] += w;
         }
     }
+    fdd_free(dn);
     *sum = s - corr;
+    *sdiag = s;
     *pass = corr * cmax <= 0x1p-42 * s;
     return FDD_OK;
 }
@@ -542,10 +593,12 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     _Atomic size_t *step = fdd_malloc(nblk * sizeof(*step));
     long *rot = fdd_malloc(ntask * sizeof(long));
     double *cmx = fdd_malloc(ntask * sizeof(double)), *gram = fdd_malloc(nblk * JB * JB * sizeof(double));
-    unsigned char *cur = fdd_malloc(nblk);
-    double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double));
+    unsigned char *cur = fdd_malloc(nblk), *sel = fdd_malloc(ntask);
+    double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *bm = fdd_malloc(2 * nblk * nblk * sizeof(double));
+    keyed *ord = fdd_malloc(n * sizeof(keyed)), *kt = fdd_malloc(ntask * sizeof(keyed));
+    size_t *inv = fdd_malloc(n * sizeof(size_t));
     fdd_status st = FDD_OK;
-    if (!pa || !pb || !ring || !step || !rot || !cmx || !gram || !cur || !tb) {
+    if (!pa || !pb || !ring || !step || !rot || !cmx || !gram || !cur || !sel || !tb || !bm || !ord || !kt || !inv) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
         goto out;
     }
@@ -565,12 +618,19 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
         ring[1] = last;
     }
-    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, kern, lead, pa, pb, half, step,
-                 rot, cmx, tb, tbd};
-    int sw, done = 0;
+    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, kern, lead, pa, pb, NULL, half,
+                 step, rot, cmx, tb, tbd};
+    int sw, done = 0, tested = 0, selective = 0;
+    double sd = 0;   /* Σd at the last test */
+    long total_last = 0;
     for (sw = 1; sw <= MAX_SWEEPS && !done; sw++) {
         if (sw > 1) {   /* sorted into M, which becomes buffer 0 */
-            if (sort_rows(&J, M)) { st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory"); goto out; }
+            /* after a failed test, its order and the tasks it chose (a
+             * selective sweep that rotated nothing is followed by a full one) */
+            if (!tested) sort_order(&J, ord);
+            int choose = tested && !(selective && total_last == 0);
+            J.sel = choose && select_tasks(&J, ntask, bm, bm + nblk * nblk, sd, sel, kt) ? sel : NULL;
+            sort_rows(&J, ord, M);
             double *t = J.buf[0];
             J.buf[0] = M;
             M = t;
@@ -583,14 +643,20 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         for (size_t b = 0; b < nblk; b++) atomic_init(&step[b], 0);
         fdd_parallel(ctx, jac_task, &J, ntask);
         for (size_t t = 0; t < ntask; t++) { total += rot[t]; seen = fmax(seen, cmx[t]); }
-        if (total == 0 || seen < TEST_BELOW) {
+        selective = J.sel != NULL;
+        total_last = total;
+        tested = 0;
+        if (total == 0 || seen < TEST_BELOW || selective) {
             for (size_t b = 0; b < nblk; b++)   /* every row into buffer 0 */
                 if (cur[b]) {
                     memcpy(J.buf[0] + b * JB * ld, J.buf[1] + b * JB * ld, blk_rows(&J, b) * ld * sizeof(double));
                     cur[b] = 0;
                 }
-            if ((st = second_order(ctx, J.buf[0], n, ld, len, J.floor2, M, ws, sum, &done, err))) goto out;
-            if (total == 0) done = 1;
+            if ((st = second_order(ctx, J.buf[0], n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, bm,
+                                   bm + nblk * nblk, err)))
+                goto out;
+            if (total == 0 && !selective) done = 1;
+            tested = 1;
         }
     }
     *sweeps = sw - 1;
@@ -599,6 +665,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
                       "Fréchet distance: Jacobi did not converge in %d sweeps (n = %zu)", MAX_SWEEPS, n);
 out:
     fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram); fdd_free(cur);
+    fdd_free(sel); fdd_free(bm); fdd_free(ord); fdd_free(kt); fdd_free(inv);
     fdd_aligned_free(tb);   /* G, B1 and M are the caller's */
     return st;
 }

@@ -241,6 +241,7 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
 #endif
 _Static_assert(JB % 8 == 0, "blocks of whole 8-double lanes");
 #define JW (2 * JB)
+#define INNER_REL 0x1p-7   /* see jac_task_body */
 #define MAX_SWEEPS 40
 
 typedef struct jac_job {
@@ -394,8 +395,19 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
     for (size_t i = 0; i < w; i++) U[i * w + i] = 1;
     size_t uh[JW];
     for (size_t i = 0; i < w; i++) uh[i] = i + 1;
+    /* The pass rotates the pairs whose cos² exceeds INNER_REL² times the
+     * task's largest: a pair far below the largest would be disturbed again
+     * at first order by the large rotations of this very pass, so rotating
+     * it now is mostly wasted (d = 2048: the inner pass 35% cheaper, the same
+     * sweep counts); later sweeps rotate it once it matters. */
     long rot = 0;
     double cmx = 0;
+    for (size_t p = 0; p < w; p++)
+        for (size_t q = p + 1; q < w; q++) {
+            double al = A[p * w + p], be = A[q * w + q], ga = A[p * w + q];
+            if (al > J->floor2 && be > J->floor2) cmx = fmax(cmx, (ga / al) * (ga / be));
+        }
+    double th2 = fmax(J->tol * J->tol, INNER_REL * INNER_REL * cmx);
     for (size_t p = 0; p < w; p++)
         for (size_t q = p + 1; q < w; q++) {
             double al = A[p * w + p], be = A[q * w + q], ga = A[p * w + q];
@@ -404,8 +416,7 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
              * less than its own rounding, so it is left alone. */
             if (al <= J->floor2 || be <= J->floor2) continue;
             double c2 = (ga / al) * (ga / be);   /* cos², no square root on the critical path */
-            if (c2 > cmx) cmx = c2;
-            if (!(c2 > J->tol * J->tol)) continue;
+            if (!(c2 > th2)) continue;
             double zeta = (be - al) / (2 * ga), tn;
             if (fabs(zeta) > 1e150) tn = 0.5 / zeta;
             else tn = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1 + zeta * zeta));

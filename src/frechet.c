@@ -148,13 +148,23 @@ static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, int 
  * triangle of the first m columns holds L, the rest is zero.  Reflectors
  * H = I − τvvᵀ act on rows from the right; blocked by QB rows, the trailing
  * rows get the block reflector I − VᵀTV (LAPACK's forward, rowwise dlarft)
- * through two GEMMs.  V is QB x n scratch, T QB x QB, Wt m x QB. */
-#define QB 32
+ * through two GEMMs.  V is QB x ld scratch, T QB x QB, Wt m x QB.  X's rows
+ * are zero from column n to PAD4(n) <= ld; a reflector's v is zero left of
+ * its own column, so the panel's sums run over whole 4-lanes from the lane
+ * holding that column (dot4: a fixed order, vectorised on every target). */
+#define QB 64
+
+static double dot_from(const double *x, const double *v, size_t lo, size_t n4) {
+    lo &= ~(size_t)3;
+    return dot4(x + lo, v + lo, n4 - lo);
+}
 
 static void house_row(double *x, size_t i, size_t n, double *v, double *tau) {
+    size_t n4 = PAD4(n), a = PAD4(i + 1) < n4 ? PAD4(i + 1) : n4;
     double alpha = x[i], xn = 0;
-    for (size_t c = i + 1; c < n; c++) xn += x[c] * x[c];
-    memset(v, 0, n * sizeof(double));
+    for (size_t c = i + 1; c < a; c++) xn += x[c] * x[c];
+    xn += dot4(x + a, x + a, n4 - a);
+    memset(v, 0, n4 * sizeof(double));
     v[i] = 1;
     if (xn == 0) { *tau = 0; return; }
     double beta = sqrt(alpha * alpha + xn);
@@ -168,29 +178,24 @@ static void house_row(double *x, size_t i, size_t n, double *v, double *tau) {
 static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, double *V, double *T,
                            double *Wt, double *ws, fdd_error *err) {
     double tau[QB];
+    size_t n4 = PAD4(n);
     for (size_t k0 = 0; k0 < m; k0 += QB) {
         size_t nb = m - k0 < QB ? m - k0 : QB;
         for (size_t r = 0; r < nb; r++) {
             double *x = X + (k0 + r) * ld;
             for (size_t j = 0; j < r; j++) {       /* earlier reflectors of the panel */
-                const double *v = V + j * n;
-                double s = 0;
-                for (size_t c = k0 + j; c < n; c++) s += x[c] * v[c];
-                s *= tau[j];
+                const double *v = V + j * ld;
+                double s = dot_from(x, v, k0 + j, n4) * tau[j];
                 for (size_t c = k0 + j; c < n; c++) x[c] -= s * v[c];
             }
-            house_row(x, k0 + r, n, V + r * n, &tau[r]);
+            house_row(x, k0 + r, n, V + r * ld, &tau[r]);
         }
         size_t r0 = k0 + nb;
         if (r0 >= m) break;
         /* T (upper): T[i][i] = τi, T[0:i][i] = −τi·T[0:i][0:i]·(V[0:i]·vi). */
         for (size_t i = 0; i < nb; i++) {
             double g[QB];
-            for (size_t j = 0; j < i; j++) {
-                double s = 0;
-                for (size_t c = k0 + i; c < n; c++) s += V[j * n + c] * V[i * n + c];
-                g[j] = s;
-            }
+            for (size_t j = 0; j < i; j++) g[j] = dot_from(V + j * ld, V + i * ld, k0 + i, n4);
             for (size_t j = 0; j < i; j++) {
                 double s = 0;
                 for (size_t l = j; l < i; l++) s += T[j * QB + l] * g[l];
@@ -201,18 +206,15 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
         size_t mt = m - r0;
         fdd_status st;
         /* Wt = Xt·Vᵀ, Wt := Wt·T, Xt −= Wt·V (columns >= k0 only: V is zero left of k0). */
-        if ((st = fdd_dgemm(ctx, 0, 1, mt, nb, n - k0, 0, X + r0 * ld + k0, ld, V + k0, n, Wt, QB, 0, ws, err)))
+        if ((st = fdd_dgemm(ctx, 0, 1, mt, nb, n - k0, 0, X + r0 * ld + k0, ld, V + k0, ld, Wt, QB, 0, ws, err)))
             return st;
-        for (size_t i = 0; i < mt; i++) {
-            double *w = Wt + i * QB, o[QB];
-            for (size_t j = 0; j < nb; j++) {
-                double s = 0;
-                for (size_t l = 0; l <= j; l++) s += w[l] * T[l * QB + j];
-                o[j] = s;
-            }
+        for (size_t i = 0; i < mt; i++) {   /* o[j] = Σ_{l<=j} w[l]·T[l][j], l ascending */
+            double *w = Wt + i * QB, o[QB] = {0};
+            for (size_t l = 0; l < nb; l++)
+                for (size_t j = l; j < nb; j++) o[j] += w[l] * T[l * QB + j];
             memcpy(w, o, nb * sizeof(double));
         }
-        if ((st = fdd_dgemm(ctx, 0, 0, mt, n - k0, nb, 1, Wt, QB, V + k0, n, X + r0 * ld + k0, ld, 1, ws, err)))
+        if ((st = fdd_dgemm(ctx, 0, 0, mt, n - k0, nb, 1, Wt, QB, V + k0, ld, X + r0 * ld + k0, ld, 1, ws, err)))
             return st;
     }
     return FDD_OK;
@@ -744,7 +746,7 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     if (rows == 0 || cols == 0) return FDD_OK;
     size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD4(n), lm = jac_ld(m);
     double *Y = slot[0], *Z = slot[1], *Lc = slot[2];
-    double *V = fdd_aligned_alloc(QB * n * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
+    double *V = fdd_aligned_alloc(QB * ld * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
            *Wt = fdd_aligned_alloc(m * QB * sizeof(double)), *ws = gemm_ws(ctx);
     keyed *order = fdd_malloc(m * sizeof(keyed));
     size_t *lead = fdd_malloc(((m + JB - 1) / JB) * sizeof(size_t));

@@ -244,6 +244,13 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
 _Static_assert(JB % 8 == 0, "blocks of whole 8-double lanes");
 #define JW (2 * JB)
 #define INNER_REL 0x1p-7   /* see jac_task_body */
+/* A task whose largest cosine is below TASK_SKIP times the largest of the
+ * previous sweep does not rotate (after a sweep that rotated, and not in a
+ * selective sweep): late in the iteration, and early on graded spectra, most
+ * block pairs are that far below the rest and their rotations would be
+ * undone at first order (d = 2048: about 10% less time; the stopping test
+ * decides convergence as always). */
+#define TASK_SKIP 0x1p-7
 #define MAX_SWEEPS 40
 
 typedef struct jac_job {
@@ -251,7 +258,7 @@ typedef struct jac_job {
     unsigned char *cur;      /* per block: the buffer holding its rows */
     double *gram;            /* per block: JB x JB Gram matrix of its rows */
     size_t n, ld, len, nblk;
-    double tol, floor2;
+    double tol, floor2, skip2;   /* skip2: a task whose largest cos² is at most this does not rotate */
     const fdd_dgemm_kernel *kern;
     size_t *lead;
     const size_t *pa, *pb;   /* block pairs of the sweep, round by round */
@@ -409,6 +416,11 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
             double al = A[p * w + p], be = A[q * w + q], ga = A[p * w + q];
             if (al > J->floor2 && be > J->floor2) cmx = fmax(cmx, (ga / al) * (ga / be));
         }
+    J->cmx[t] = sqrt(cmx);
+    if (cmx <= J->skip2) {   /* see TASK_SKIP */
+        J->rot[t] = -1;
+        return;
+    }
     double th2 = fmax(J->tol * J->tol, INNER_REL * INNER_REL * cmx);
     for (size_t p = 0; p < w; p++)
         for (size_t q = p + 1; q < w; q++) {
@@ -446,7 +458,6 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
             rot++;
         }
     J->rot[t] = rot;
-    J->cmx[t] = sqrt(cmx);
     if (!rot) return;
     double *dst[2];
     for (size_t b = 0; b < nb; b++) dst[b] = J->buf[J->cur[blk[b]] ^ 1] + blk[b] * JB * ld;
@@ -631,11 +642,12 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
         ring[1] = last;
     }
-    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, kern, lead, pa, pb, NULL, half,
+    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, 0, kern, lead, pa, pb, NULL, half,
                  step, rot, cmx, tb, tbd};
     int sw, done = 0, tested = 0, selective = 0;
     double sd = 0;   /* Σd at the last test */
     long total_last = 0;
+    double seen_last = 0;
     for (sw = 1; sw <= MAX_SWEEPS && !done; sw++) {
         if (sw > 1) {   /* sorted into M, which becomes buffer 0 */
             /* after a failed test, its order and the tasks it chose (a
@@ -643,6 +655,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             if (!tested) sort_order(&J, ord);
             int choose = tested && !(selective && total_last == 0);
             J.sel = choose && select_tasks(&J, ntask, bm, bm + nblk * nblk, sd, sel, kt) ? sel : NULL;
+            J.skip2 = J.sel || total_last == 0 ? 0 : (TASK_SKIP * seen_last) * (TASK_SKIP * seen_last);
             sort_rows(&J, ord, M);
             double *t = J.buf[0];
             J.buf[0] = M;
@@ -655,9 +668,15 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         double seen = 0;
         for (size_t b = 0; b < nblk; b++) atomic_init(&step[b], 0);
         fdd_parallel(ctx, jac_task, &J, ntask);
-        for (size_t t = 0; t < ntask; t++) { total += rot[t]; seen = fmax(seen, cmx[t]); }
+        size_t skipped = 0;
+        for (size_t t = 0; t < ntask; t++) {
+            if (rot[t] < 0) skipped++;
+            else total += rot[t];
+            seen = fmax(seen, cmx[t]);
+        }
         selective = J.sel != NULL;
         total_last = total;
+        seen_last = seen;
         tested = 0;
         if (total == 0 || seen < TEST_BELOW || selective) {
             for (size_t b = 0; b < nblk; b++)   /* every row into buffer 0 */
@@ -668,7 +687,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             if ((st = second_order(ctx, J.buf[0], n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, bm,
                                    bm + nblk * nblk, err)))
                 goto out;
-            if (total == 0 && !selective) done = 1;
+            if (total == 0 && !selective && !skipped) done = 1;
             tested = 1;
         }
     }

@@ -561,13 +561,14 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
                                size_t nblk, double *bm, double *bc, fdd_error *err) {
     fdd_status st = syrk_lower(ctx, n, len, G, ld, M, ld, 0, 0, ws, err);
     if (st) return st;
-    double s = 0, c = 0, corr = 0, cmax = 0, *dn = fdd_malloc(n * sizeof(double));
+    double s = 0, c = 0, corr = 0, cmax = 0, *dn = fdd_malloc(2 * n * sizeof(double)), *rn = dn + n;
     if (!dn) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
     for (size_t i = 0; i < n; i++) {
         double v = sqrt(M[i * ld + i]), t = s + v;   /* Neumaier, index order */
         c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
         s = t;
         dn[i] = v;
+        rn[i] = 1 / v;
         ord[i] = (keyed){v, i};
     }
     s += c;
@@ -576,12 +577,12 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
     for (size_t i = 0; i < n; i++) inv[ord[i].i] = i / JB;
     for (size_t i = 0; i < nblk * nblk; i++) bm[i] = bc[i] = 0;
     for (size_t i = 1; i < n; i++) {
-        double mi = M[i * ld + i], di = dn[i];
+        double mi = M[i * ld + i], di = dn[i], ri = rn[i];
         if (mi <= floor2) continue;
         for (size_t j = 0; j < i; j++) {
             double mj = M[j * ld + j], dj = dn[j];
             if (mj <= floor2) continue;
-            double cs = M[i * ld + j] / di / dj, w = cs * cs * (di * dj / (2 * (di + dj)));
+            double cs = M[i * ld + j] * ri * rn[j], w = cs * cs * (di * dj / (2 * (di + dj)));
             corr += w;
             cmax = fmax(cmax, fabs(cs));
             size_t e = inv[i] > inv[j] ? inv[i] * nblk + inv[j] : inv[j] * nblk + inv[i];

@@ -568,7 +568,7 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
         c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
         s = t;
         dn[i] = v;
-        rn[i] = 1 / v;
+        rn[i] = v > 0 ? 1 / v : 0;   /* zero rows are under the floor and skipped */
         ord[i] = (keyed){v, i};
     }
     s += c;

@@ -68,6 +68,7 @@ static void commuting_isa(size_t d, int threads, fdd_isa isa) {
     CHECK(st == FDD_OK, "%s", e.msg);
     CHECK(fabs(r.fd) <= 1e-12 * r.trace1, "S1 = S2: fd %.3g (trace %.6g)", r.fd, r.trace1);
     CHECK(r.mean_term == 0, "mean term %g", r.mean_term);
+    if (getenv("TEST_VERBOSE")) fprintf(stderr, "  S1 = S2 d=%zu: |fd| / tr S %.2e\n", d, fabs(r.fd) / r.trace1);
     fdd_ctx_free(ctx);
     free(q); free(a); free(b); free(s1); free(s2); free(mu1); free(mu2);
 }

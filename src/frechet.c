@@ -71,38 +71,47 @@ static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, 
 
 /* ------------------------------------------------- pivoted Cholesky */
 
-/* S (d x d, lower triangle read) = P L Lᵀ Pᵀ with complete pivoting.  On
- * return L is d x ldl row-major in pivoted order (row k = original index
- * perm[k]), *rank the number of columns: the factorisation stops at the
- * first pivot <= 0 — the rest of the matrix is then rounding noise that is
- * not positive, and no threshold is invented.  perm is complete either way
- * (the unfactored indices follow in their final order).  Right-looking,
- * blocked by NB columns: a panel is computed with its updates delayed, then
- * the trailing matrix gets one rank-NB update by the double GEMM.  W (d x d
- * scratch) holds the whole symmetric trailing matrix, so a column below the
- * diagonal is read as the contiguous row right of it; the upper triangle's
+/* S (d x d, lower triangle read) = P L Lᵀ Pᵀ with complete pivoting, in
+ * place in W (d rows of ld >= PAD4(d)).  On return W holds L in pivoted
+ * order (row k = original index perm[k]), zero above the diagonal and from
+ * column *rank on: the factorisation stops at the first pivot <= 0 — the
+ * rest of the matrix is then rounding noise that is not positive, and no
+ * threshold is invented.  perm is complete either way (the unfactored
+ * indices follow in their final order).  Right-looking, blocked by CH_NB
+ * columns: a panel is computed with its updates delayed, then the trailing
+ * matrix gets one rank-CH_NB update by the double GEMM on this thread (ws:
+ * its workspace).  The factor's columns fill the lower left as they are
+ * computed; the trailing matrix keeps both triangles, so a column below the
+ * diagonal is read as the contiguous row right of it (the upper triangle's
  * chains are the lower's with the factors of each product swapped, the same
- * bits. */
+ * bits).  Returns 0, or -1 when out of memory. */
 #define CH_NB 64
 
-static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, int e, double *W, double *L,
-                                   size_t ldl, size_t *perm, size_t *rank, double *ws, fdd_error *err) {
+/* Σ a[k]·b[k] for k < n: dot4 over whole 4-lanes, then the rest in order. */
+static double dotn(const double *a, const double *b, size_t n) {
+    size_t n4 = n & ~(size_t)3;
+    double s = dot4(a, b, n4);
+    for (size_t k = n4; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
+static int pivoted_cholesky(const fdd_dgemm_kernel *kern, size_t d, const double *S, int e, double *W, size_t ld,
+                            size_t *perm, size_t *rank, double *ws) {
     double *dg = fdd_malloc(d * sizeof(double));
-    if (!dg) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+    if (!dg) return -1;
     /* S·2^-e in two exact steps: 2^-e alone overflows for subnormal S */
     double sa = ldexp(1, -e / 2), sb = ldexp(1, -e - (-e / 2));
     for (size_t i = 0; i < d; i++) {
         perm[i] = i;
         dg[i] = S[i * d + i] * sa * sb;
+        memset(W + i * ld + d, 0, (ld - d) * sizeof(double));
     }
     for (size_t i0 = 0; i0 < d; i0 += 32)   /* the lower triangle and its mirror, in tiles */
         for (size_t j0 = 0; j0 <= i0; j0 += 32)
             for (size_t i = i0; i < d && i < i0 + 32; i++)
-                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * d + j] = W[j * d + i] = S[i * d + j] * sa * sb;
-    for (size_t i = 0; i < d; i++) memset(L + i * ldl, 0, ldl * sizeof(double));
+                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * ld + j] = W[j * ld + i] = S[i * d + j] * sa * sb;
     size_t k = 0;
     int done = 0;
-    fdd_status st = FDD_OK;
     for (size_t k0 = 0; k0 < d && !done; k0 += CH_NB) {
         size_t k1 = k0 + CH_NB < d ? k0 + CH_NB : d;
         for (k = k0; k < k1; k++) {
@@ -111,35 +120,51 @@ static fdd_status pivoted_cholesky(fdd_ctx *ctx, size_t d, const double *S, int 
                 if (dg[i] > dg[p]) p = i;
             if (!(dg[p] > 0)) { done = 1; break; }
             if (p != k) {
-                /* Symmetric swap of k and p in the trailing matrix (rows from
-                 * k on, then columns), and of the rows of L computed so far. */
-                double t;
-                for (size_t c = k; c < d; c++) { t = W[k * d + c]; W[k * d + c] = W[p * d + c]; W[p * d + c] = t; }
-                for (size_t i = k; i < d; i++) { t = W[i * d + k]; W[i * d + k] = W[i * d + p]; W[i * d + p] = t; }
-                for (size_t c = 0; c < k; c++) { t = L[k * ldl + c]; L[k * ldl + c] = L[p * ldl + c]; L[p * ldl + c] = t; }
+                /* Symmetric swap of k and p: the whole rows (the factor's
+                 * part and the trailing part), then the trailing columns. */
+                double t, *wk = W + k * ld, *wp = W + p * ld;
+                for (size_t c = 0; c < d; c++) { t = wk[c]; wk[c] = wp[c]; wp[c] = t; }
+                for (size_t i = k; i < d; i++) { t = W[i * ld + k]; W[i * ld + k] = W[i * ld + p]; W[i * ld + p] = t; }
                 t = dg[k]; dg[k] = dg[p]; dg[p] = t;
                 size_t u = perm[k]; perm[k] = perm[p]; perm[p] = u;
             }
             double lkk = sqrt(dg[k]);
-            L[k * ldl + k] = lkk;
-            /* the panel's earlier columns, in whole 4-lanes: the entries of
-             * row i from column k on are still zero */
-            const double *lk = L + k * ldl + k0, *wk = W + k * d;   /* k0, ldl: multiples of 4 */
-            size_t kc = PAD4(k - k0);
+            const double *lk = W + k * ld + k0;   /* row k: the panel's earlier columns, then the trailing row */
             for (size_t i = k + 1; i < d; i++) {
-                double v = (wk[i] - dot4(L + i * ldl + k0, lk, kc)) / lkk;
-                L[i * ldl + k] = v;
+                double v = (lk[i - k0] - dotn(W + i * ld + k0, lk, k - k0)) / lkk;
+                W[i * ld + k] = v;
                 dg[i] -= v * v;
             }
+            W[k * ld + k] = lkk;
         }
-        if (!done && k1 < d &&
-            (st = fdd_dgemm(ctx, 0, 1, d - k1, d - k1, k1 - k0, 1, L + k1 * ldl + k0, ldl, L + k1 * ldl + k0, ldl,
-                            W + k1 * d + k1, d, 1, ws, err)))
-            break;
+        if (!done && k1 < d)
+            fdd_dgemm_st(kern, 0, 1, d - k1, d - k1, k1 - k0, 1, W + k1 * ld + k0, ld, W + k1 * ld + k0, ld,
+                         W + k1 * ld + k1, ld, 1, ws);
     }
     *rank = k;
+    for (size_t i = 0; i < d; i++) {   /* L: zero above the diagonal and right of the rank */
+        size_t c = i < k ? i + 1 : k;
+        memset(W + i * ld + c, 0, (ld - c) * sizeof(double));
+    }
     fdd_free(dg);
-    return st;
+    return 0;
+}
+
+/* The two covariances factored at once, one per task. */
+typedef struct {
+    const fdd_dgemm_kernel *kern;
+    size_t d, ld;
+    const double *S[2];
+    int e[2];
+    double *W[2], *ws;
+    size_t *perm[2], rank[2];
+    int bad[2];
+} chol_job;
+
+static void chol_task(void *arg, size_t t, int thread) {
+    chol_job *J = arg;
+    J->bad[t] = pivoted_cholesky(J->kern, J->d, J->S[t], J->e[t], J->W[t], J->ld, J->perm[t], &J->rank[t],
+                                 J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern));
 }
 
 /* ------------------------------------------------ Householder LQ */
@@ -870,8 +895,9 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     out->trace1 = neumaier_sum(s1, d, d + 1);
     out->trace2 = neumaier_sum(s2, d, d + 1);
 
-    /* Three d x (PAD8(d) + 8) blocks serve every stage (the pivoted
-     * Cholesky's W, L1, L2; then T2, G; then nuclear_norm's slots). */
+    /* Three d x (PAD8(d) + 8) blocks serve every stage (the two pivoted
+     * Cholesky factors, in place; then T2 and G; then nuclear_norm's
+     * slots). */
     size_t ld = PAD4(d), cap;
     if (!fdd_mul_ok(d, ((d + 7) & ~(size_t)7) + 8, &cap) || cap > SIZE_MAX / 8 / 6)
         return fdd_fail(err, FDD_E_ARG, "Fréchet distance: bad dimension %zu", d);
@@ -891,9 +917,17 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
      * nor underflows, and covariances of any magnitude work (the products of
      * the factors would overflow from about 1e150). */
     int e1 = scale_exponent(d, s1), e2 = scale_exponent(d, s2);
-    if ((st = pivoted_cholesky(ctx, d, s1, e1, W, L1, ld, p1, &r1, ws, err)) ||
-        (st = pivoted_cholesky(ctx, d, s2, e2, W, L2, ld, p2, &r2, ws, err)))
-        goto done;
+    {
+        chol_job cj = {fdd_dgemm_kernel_for(fdd_ctx_isa(ctx)), d, ld, {s1, s2}, {e1, e2}, {L1, L2}, ws, {p1, p2},
+                       {0, 0}, {0, 0}};
+        fdd_parallel(ctx, chol_task, &cj, 2);
+        if (cj.bad[0] || cj.bad[1]) {
+            st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+            goto done;
+        }
+        r1 = cj.rank[0];
+        r2 = cj.rank[1];
+    }
     out->rank1 = (int)r1;
     out->rank2 = (int)r2;
     if (r1 == 0 || r2 == 0) goto done;   /* a zero covariance: trace term 0 */

@@ -200,47 +200,92 @@ static void house_row(double *x, size_t i, size_t n, double *v, double *tau) {
     x[i] = beta;
 }
 
+/* One panel: rows [k0, k0 + nb) of X, already updated by every earlier
+ * panel, become L's rows; their reflectors go to V (rows of ld), tau, and
+ * the block reflector's T (upper, QB x QB): T[i][i] = τi, T[0:i][i] =
+ * −τi·T[0:i][0:i]·(V[0:i]·vi). */
+static void lq_panel(double *X, size_t k0, size_t nb, size_t n, size_t ld, double *V, double *tau, double *T) {
+    size_t n4 = PAD4(n);
+    for (size_t r = 0; r < nb; r++) {
+        double *x = X + (k0 + r) * ld;
+        for (size_t j = 0; j < r; j++) {       /* earlier reflectors of the panel */
+            const double *v = V + j * ld;
+            double s = dot_from(x, v, k0 + j, n4) * tau[j];
+            for (size_t c = k0 + j; c < n; c++) x[c] -= s * v[c];
+        }
+        house_row(x, k0 + r, n, V + r * ld, &tau[r]);
+    }
+    for (size_t i = 0; i < nb; i++) {
+        double g[QB];
+        for (size_t j = 0; j < i; j++) g[j] = dot_from(V + j * ld, V + i * ld, k0 + i, n4);
+        for (size_t j = 0; j < i; j++) {
+            double s = 0;
+            for (size_t l = j; l < i; l++) s += T[j * QB + l] * g[l];
+            T[j * QB + i] = -tau[i] * s;
+        }
+        T[i * QB + i] = tau[i];
+    }
+}
+
+/* Rows [x, y) of X get panel k0's block reflector: Wt = Xr·Vᵀ, Wt := Wt·T,
+ * Xr −= Wt·V (columns >= k0 only: V is zero left of k0), on this thread.
+ * Each row's result depends on that row alone, so any split of the rows
+ * gives the same bits. */
+static void lq_update(const fdd_dgemm_kernel *kern, double *X, size_t x, size_t y, size_t k0, size_t nb, size_t n,
+                      size_t ld, const double *V, const double *T, double *Wt, double *ws) {
+    if (y <= x) return;
+    fdd_dgemm_st(kern, 0, 1, y - x, nb, n - k0, 0, X + x * ld + k0, ld, V + k0, ld, Wt + x * QB, QB, 0, ws);
+    for (size_t i = x; i < y; i++) {   /* o[j] = Σ_{l<=j} w[l]·T[l][j], l ascending */
+        double *w = Wt + i * QB, o[QB] = {0};
+        for (size_t l = 0; l < nb; l++)
+            for (size_t j = l; j < nb; j++) o[j] += w[l] * T[l * QB + j];
+        memcpy(w, o, nb * sizeof(double));
+    }
+    fdd_dgemm_st(kern, 0, 0, y - x, n - k0, nb, 1, Wt + x * QB, QB, V + k0, ld, X + x * ld + k0, ld, 1, ws);
+}
+
+/* One step of the look-ahead: panel k0 (V, T) is applied to the rows below
+ * it while the next panel is factored.  Task 0 updates the next panel's rows
+ * first and factors them (into V2, tau2, T2), then a share of the rest; task
+ * 1 updates the other rows.  The split only balances the threads. */
+typedef struct {
+    const fdd_dgemm_kernel *kern;
+    double *X, *Wt, *ws;
+    size_t m, n, ld, k0, nb, r0, nb2, split;
+    const double *V, *T;
+    double *V2, *tau2, *T2;
+} lq_job;
+
+static void lq_task(void *arg, size_t t, int thread) {
+    lq_job *J = arg;
+    double *ws = J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern);
+    size_t e = J->r0 + J->nb2;
+    if (t == 0) {
+        lq_update(J->kern, J->X, J->r0, e, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, ws);
+        lq_panel(J->X, J->r0, J->nb2, J->n, J->ld, J->V2, J->tau2, J->T2);
+        lq_update(J->kern, J->X, e, J->split, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, ws);
+    } else {
+        lq_update(J->kern, J->X, J->split, J->m, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, ws);
+    }
+}
+
+/* V: 2 x QB x ld, T: 2 x QB x QB (the current panel and the next). */
 static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, double *V, double *T,
                            double *Wt, double *ws, fdd_error *err) {
-    double tau[QB];
-    size_t n4 = PAD4(n);
-    for (size_t k0 = 0; k0 < m; k0 += QB) {
-        size_t nb = m - k0 < QB ? m - k0 : QB;
-        for (size_t r = 0; r < nb; r++) {
-            double *x = X + (k0 + r) * ld;
-            for (size_t j = 0; j < r; j++) {       /* earlier reflectors of the panel */
-                const double *v = V + j * ld;
-                double s = dot_from(x, v, k0 + j, n4) * tau[j];
-                for (size_t c = k0 + j; c < n; c++) x[c] -= s * v[c];
-            }
-            house_row(x, k0 + r, n, V + r * ld, &tau[r]);
-        }
-        size_t r0 = k0 + nb;
-        if (r0 >= m) break;
-        /* T (upper): T[i][i] = τi, T[0:i][i] = −τi·T[0:i][0:i]·(V[0:i]·vi). */
-        for (size_t i = 0; i < nb; i++) {
-            double g[QB];
-            for (size_t j = 0; j < i; j++) g[j] = dot_from(V + j * ld, V + i * ld, k0 + i, n4);
-            for (size_t j = 0; j < i; j++) {
-                double s = 0;
-                for (size_t l = j; l < i; l++) s += T[j * QB + l] * g[l];
-                T[j * QB + i] = -tau[i] * s;
-            }
-            T[i * QB + i] = tau[i];
-        }
-        size_t mt = m - r0;
-        fdd_status st;
-        /* Wt = Xt·Vᵀ, Wt := Wt·T, Xt −= Wt·V (columns >= k0 only: V is zero left of k0). */
-        if ((st = fdd_dgemm(ctx, 0, 1, mt, nb, n - k0, 0, X + r0 * ld + k0, ld, V + k0, ld, Wt, QB, 0, ws, err)))
-            return st;
-        for (size_t i = 0; i < mt; i++) {   /* o[j] = Σ_{l<=j} w[l]·T[l][j], l ascending */
-            double *w = Wt + i * QB, o[QB] = {0};
-            for (size_t l = 0; l < nb; l++)
-                for (size_t j = l; j < nb; j++) o[j] += w[l] * T[l * QB + j];
-            memcpy(w, o, nb * sizeof(double));
-        }
-        if ((st = fdd_dgemm(ctx, 0, 0, mt, n - k0, nb, 1, Wt, QB, V + k0, ld, X + r0 * ld + k0, ld, 1, ws, err)))
-            return st;
+    (void)err;
+    double tau[2][QB];
+    const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
+    size_t nb = m < QB ? m : QB, cur = 0;
+    lq_panel(X, 0, nb, n, ld, V, tau[0], T);
+    for (size_t k0 = 0; k0 + nb < m; k0 += nb) {
+        size_t r0 = k0 + nb, nb2 = m - r0 < QB ? m - r0 : QB, rest = m - r0 - nb2;
+        /* task 0's panel costs about as much as 5·QB rows of update */
+        size_t share = rest > 5 * QB ? (rest - 5 * QB) / 2 : 0;
+        lq_job J = {kern, X, Wt, ws, m, n, ld, k0, nb, r0, nb2, r0 + nb2 + share,
+                    V + cur * QB * ld, T + cur * QB * QB, V + (cur ^ 1) * QB * ld, tau[cur ^ 1], T + (cur ^ 1) * QB * QB};
+        fdd_parallel(ctx, lq_task, &J, 2);
+        cur ^= 1;
+        nb = nb2;
     }
     return FDD_OK;
 }
@@ -791,7 +836,7 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     if (rows == 0 || cols == 0) return FDD_OK;
     size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD4(n), lm = jac_ld(m);
     double *Y = slot[0], *Z = slot[1], *Lc = slot[2];
-    double *V = fdd_aligned_alloc(QB * ld * sizeof(double)), *T = fdd_malloc(QB * QB * sizeof(double)),
+    double *V = fdd_aligned_alloc(2 * QB * ld * sizeof(double)), *T = fdd_malloc(2 * QB * QB * sizeof(double)),
            *Wt = fdd_aligned_alloc(m * QB * sizeof(double)), *ws = gemm_ws(ctx);
     keyed *order = fdd_malloc(m * sizeof(keyed));
     size_t *lead = fdd_malloc(((m + JB - 1) / JB) * sizeof(size_t));

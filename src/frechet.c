@@ -277,7 +277,7 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
     const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
     size_t nb = m < QB ? m : QB, cur = 0;
     lq_panel(X, 0, nb, n, ld, V, tau[0], T);
-    for (size_t k0 = 0; k0 + nb < m; k0 += nb) {
+    for (size_t k0 = 0; k0 + nb < m;) {
         size_t r0 = k0 + nb, nb2 = m - r0 < QB ? m - r0 : QB, rest = m - r0 - nb2;
         /* task 0's panel costs about as much as 5·QB rows of update */
         size_t share = rest > 5 * QB ? (rest - 5 * QB) / 2 : 0;
@@ -285,6 +285,7 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
                     V + cur * QB * ld, T + cur * QB * QB, V + (cur ^ 1) * QB * ld, tau[cur ^ 1], T + (cur ^ 1) * QB * QB};
         fdd_parallel(ctx, lq_task, &J, 2);
         cur ^= 1;
+        k0 = r0;   /* the next panel, of nb2 rows */
         nb = nb2;
     }
     return FDD_OK;

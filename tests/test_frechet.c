@@ -78,6 +78,46 @@ static void test_commuting_64(void) { commuting(64, 1); }
 /* The size class the speed work targets (d = 2048 is in bench/bench_frechet.c). */
 static void test_commuting_512(void) { commuting_isa(512, 2, FDD_ISA_AUTO); }
 
+/* Known answers at sizes around every block boundary (Jacobi blocks of 48,
+ * Cholesky and LQ panels of 64, a last block or panel of one row): flat,
+ * graded (1/k) and half-rank spectra in a common random basis.  (A
+ * look-ahead that advanced by the wrong panel size passed every other test
+ * and failed here from d = 97.) */
+static void test_sizes(void) {
+    static const size_t sizes[] = {1, 2, 3, 5, 8, 31, 47, 48, 49, 63, 64, 65, 95, 96, 97, 100, 113, 127, 128, 129, 161, 193};
+    fdd_ctx *ctx;
+    fdd_error e;
+    REQUIRE(fdd_ctx_create(&ctx, 2, FDD_ISA_AUTO, &e) == FDD_OK, "%s", e.msg);
+    double worst = 0;
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        size_t d = sizes[z];
+        uint64_t seed = 7000 + d;
+        double *q = random_orthogonal(d, seed), *a = malloc(d * sizeof(double)), *b = malloc(d * sizeof(double)),
+               *mu = calloc(d, sizeof(double));
+        for (int kind = 0; kind < 3; kind++) {
+            double want = 0;
+            for (size_t i = 0; i < d; i++) {
+                a[i] = 0.1 + 2 * fabs(test_rng_float(&seed));
+                b[i] = 0.1 + 2 * fabs(test_rng_float(&seed));
+                if (kind == 1) { a[i] /= (double)(i + 1); b[i] /= (double)(i + 1); }
+                if (kind == 2 && 2 * i >= d) a[i] = 0;
+                want += sqrt(a[i] * b[i]);
+            }
+            double *s1 = with_spectrum(q, a, d), *s2 = with_spectrum(q, b, d);
+            fdd_fd_result r;
+            CHECK(fdd_frechet(ctx, d, mu, s1, mu, s2, &r, &e) == FDD_OK, "d=%zu: %s", d, e.msg);
+            double rel = fabs(r.sqrt_trace - want) / want, tol = kind == 2 ? 1e-7 : 1e-12;
+            CHECK(rel <= tol, "d=%zu, %s spectrum: sqrt_trace %.17g want %.17g rel %.2e", d,
+                  kind == 0 ? "flat" : kind == 1 ? "1/k" : "half-rank", r.sqrt_trace, want, rel);
+            if (kind < 2 && rel > worst) worst = rel;
+            free(s1); free(s2);
+        }
+        free(q); free(a); free(b); free(mu);
+    }
+    if (getenv("TEST_VERBOSE")) fprintf(stderr, "  sizes 1..193: worst full-rank rel %.2e\n", worst);
+    fdd_ctx_free(ctx);
+}
+
 /* The double GEMM: every ISA and thread count gives the same bits as the
  * scalar fma() chains, for all transposes, negation, accumulation and edge
  * shapes; and the scalar path equals a direct chain. */
@@ -394,6 +434,7 @@ int main(void) {
     RUN(test_commuting_200);
     RUN(test_commuting_512);
     RUN(test_paths_identical);
+    RUN(test_sizes);
     RUN(test_dgemm_identical);
     RUN(test_dkernels_identical);
     RUN(test_isa_identical);

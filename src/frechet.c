@@ -270,9 +270,8 @@ static void lq_task(void *arg, size_t t, int thread) {
 }
 
 /* V: 2 x QB x ld, T: 2 x QB x QB (the current panel and the next). */
-static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, double *V, double *T,
-                           double *Wt, double *ws, fdd_error *err) {
-    (void)err;
+static void house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, double *V, double *T, double *Wt,
+                     double *ws) {
     double tau[2][QB];
     const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
     size_t nb = m < QB ? m : QB, cur = 0;
@@ -288,7 +287,6 @@ static fdd_status house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t l
         k0 = r0;   /* the next panel, of nb2 rows */
         nb = nb2;
     }
-    return FDD_OK;
 }
 
 /* ---------------------------------------------------- one-sided Jacobi */
@@ -865,9 +863,9 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
         for (size_t i = 0; i < m; i++)
             for (size_t c = 0; c < ld; c++) Y[i * ld + c] = c < n ? X[c * ldx + order[i].i] : 0;
     }
-    if ((st = house_lq(ctx, Y, m, n, ld, V, T, Wt, ws, err))) goto out;
+    house_lq(ctx, Y, m, n, ld, V, T, Wt, ws);
     /* Further LQ steps of Lᵀ (QR iteration on the factor) while the rows of
-     * R = Lᵀ are far from their own axes: each step costs about 0.4 of a
+     * R = Lᵀ are far from their own axes: each step costs about half a
      * sweep and on graded spectra saves a whole one (1/k pair at d = 2048:
      * 8 sweeps -> 6 after two steps; the flat pair starts at 0.10 and gets
      * none). */
@@ -878,7 +876,7 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
         double *t = Y;
         Y = Z;
         Z = t;
-        if ((st = house_lq(ctx, Y, m, m, ld, V, T, Wt, ws, err))) break;
+        house_lq(ctx, Y, m, m, ld, V, T, Wt, ws);
     }
     if (st) goto out;
     transpose_lower(Y, m, ld, Lc, lm);   /* R = Lᵀ, the vectors of the Jacobi */

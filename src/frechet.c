@@ -54,19 +54,30 @@ static double *gemm_ws(fdd_ctx *ctx) {
     return fdd_aligned_alloc(b);
 }
 
-/* Lower block triangle of C (n x n) = [C] ∓ X·Xᵀ, X n x K: column blocks of
- * SY_B, each a GEMM over the rows at and below the block (the few tiles above
- * the diagonal inside a block are computed too and never read). */
-#define SY_B 256
-static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, size_t ldx, double *C,
-                             size_t ldc, int neg, int acc, double *ws, fdd_error *err) {
-    for (size_t j0 = 0; j0 < n; j0 += SY_B) {
-        size_t jb = n - j0 < SY_B ? n - j0 : SY_B;
-        fdd_status st = fdd_dgemm(ctx, 0, 1, n - j0, jb, K, neg, X + j0 * ldx, ldx, X + j0 * ldx, ldx,
-                                  C + j0 * ldc + j0, ldc, acc, ws, err);
-        if (st) return st;
-    }
-    return FDD_OK;
+/* Lower triangle of C (n x n) = X·Xᵀ, X n x K: row strips of SY_B, each
+ * one single-threaded GEMM against the rows at and above it (the few
+ * entries right of the diagonal inside a strip are computed too and never
+ * read), the longest strips first; each element is the GEMM's one chain, so
+ * the split changes no bit. */
+#define SY_B 192
+typedef struct {
+    const fdd_dgemm_kernel *kern;
+    size_t n, K, ldx, ldc, ns;
+    const double *X;
+    double *C, *ws;
+} syrk_job;
+
+static void syrk_task(void *arg, size_t t, int thread) {
+    syrk_job *J = arg;
+    size_t i0 = (J->ns - 1 - t) * SY_B, ib = J->n - i0 < SY_B ? J->n - i0 : SY_B;
+    fdd_dgemm_st(J->kern, 0, 1, ib, i0 + ib, J->K, 0, J->X + i0 * J->ldx, J->ldx, J->X, J->ldx, J->C + i0 * J->ldc,
+                 J->ldc, 0, J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern));
+}
+
+static void syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, size_t ldx, double *C, size_t ldc,
+                       double *ws) {
+    syrk_job J = {fdd_dgemm_kernel_for(fdd_ctx_isa(ctx)), n, K, ldx, ldc, (n + SY_B - 1) / SY_B, X, C, ws};
+    fdd_parallel(ctx, syrk_task, &J, J.ns);
 }
 
 /* ------------------------------------------------- pivoted Cholesky */
@@ -80,11 +91,11 @@ static fdd_status syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, 
  * indices follow in their final order).  Right-looking, blocked by CH_NB
  * columns: a panel is computed with its updates delayed, then the trailing
  * matrix gets one rank-CH_NB update by the double GEMM on this thread (ws:
- * its workspace).  The factor's columns fill the lower left as they are
- * computed; the trailing matrix keeps both triangles, so a column below the
- * diagonal is read as the contiguous row right of it (the upper triangle's
- * chains are the lower's with the factors of each product swapped, the same
- * bits).  Returns 0, or -1 when out of memory. */
+ * its workspace), in row strips of SY_B over its upper triangle only.  The
+ * factor's columns fill the lower left as they are computed; of the
+ * trailing matrix only the upper triangle is kept (what lies below its
+ * diagonal is stale, and becomes the factor's column before it is read), so
+ * a column below the diagonal is read as the contiguous row right of it. */
 #define CH_NB 64
 
 /* Σ a[k]·b[k] for k < n: dot4 over whole 4-lanes, then the rest in order. */
@@ -106,10 +117,10 @@ static int pivoted_cholesky(const fdd_dgemm_kernel *kern, size_t d, const double
         dg[i] = S[i * d + i] * sa * sb;
         memset(W + i * ld + d, 0, (ld - d) * sizeof(double));
     }
-    for (size_t i0 = 0; i0 < d; i0 += 32)   /* the lower triangle and its mirror, in tiles */
-        for (size_t j0 = 0; j0 <= i0; j0 += 32)
+    for (size_t i0 = 0; i0 < d; i0 += 32)   /* the upper triangle from S's lower one, in tiles */
+        for (size_t j0 = i0; j0 < d; j0 += 32)
             for (size_t i = i0; i < d && i < i0 + 32; i++)
-                for (size_t j = j0; j <= i && j < j0 + 32; j++) W[i * ld + j] = W[j * ld + i] = S[i * d + j] * sa * sb;
+                for (size_t j = j0 > i ? j0 : i; j < d && j < j0 + 32; j++) W[i * ld + j] = S[j * d + i] * sa * sb;
     size_t k = 0;
     int done = 0;
     for (size_t k0 = 0; k0 < d && !done; k0 += CH_NB) {
@@ -120,11 +131,13 @@ static int pivoted_cholesky(const fdd_dgemm_kernel *kern, size_t d, const double
                 if (dg[i] > dg[p]) p = i;
             if (!(dg[p] > 0)) { done = 1; break; }
             if (p != k) {
-                /* Symmetric swap of k and p: the whole rows (the factor's
-                 * part and the trailing part), then the trailing columns. */
+                /* Symmetric swap of k and p (k < p) on what is kept: the
+                 * factor's parts of rows k and p, their upper parts right of
+                 * p, and (k, i) with (i, p) for k < i < p. */
                 double t, *wk = W + k * ld, *wp = W + p * ld;
-                for (size_t c = 0; c < d; c++) { t = wk[c]; wk[c] = wp[c]; wp[c] = t; }
-                for (size_t i = k; i < d; i++) { t = W[i * ld + k]; W[i * ld + k] = W[i * ld + p]; W[i * ld + p] = t; }
+                for (size_t c = 0; c < k; c++) { t = wk[c]; wk[c] = wp[c]; wp[c] = t; }
+                for (size_t c = p + 1; c < d; c++) { t = wk[c]; wk[c] = wp[c]; wp[c] = t; }
+                for (size_t i = k + 1; i < p; i++) { t = wk[i]; wk[i] = W[i * ld + p]; W[i * ld + p] = t; }
                 t = dg[k]; dg[k] = dg[p]; dg[p] = t;
                 size_t u = perm[k]; perm[k] = perm[p]; perm[p] = u;
             }
@@ -137,9 +150,11 @@ static int pivoted_cholesky(const fdd_dgemm_kernel *kern, size_t d, const double
             }
             W[k * ld + k] = lkk;
         }
-        if (!done && k1 < d)
-            fdd_dgemm_st(kern, 0, 1, d - k1, d - k1, k1 - k0, 1, W + k1 * ld + k0, ld, W + k1 * ld + k0, ld,
-                         W + k1 * ld + k1, ld, 1, ws);
+        for (size_t i0 = k1; !done && i0 < d; i0 += SY_B) {
+            size_t ib = d - i0 < SY_B ? d - i0 : SY_B;
+            fdd_dgemm_st(kern, 0, 1, ib, d - i0, k1 - k0, 1, W + i0 * ld + k0, ld, W + i0 * ld + k0, ld,
+                         W + i0 * ld + i0, ld, 1, ws);
+        }
     }
     *rank = k;
     for (size_t i = 0; i < d; i++) {   /* L: zero above the diagonal and right of the rank */
@@ -628,8 +643,7 @@ static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, con
 static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t ld, size_t len, double floor2,
                                double *M, double *ws, double *sum, double *sdiag, int *pass, keyed *ord, size_t *inv,
                                size_t nblk, double *bm, double *bc, fdd_error *err) {
-    fdd_status st = syrk_lower(ctx, n, len, G, ld, M, ld, 0, 0, ws, err);
-    if (st) return st;
+    syrk_lower(ctx, n, len, G, ld, M, ld, ws);
     double s = 0, c = 0, corr = 0, cmax = 0, *dn = fdd_malloc(2 * n * sizeof(double)), *rn = dn + n;
     if (!dn) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -913,6 +927,23 @@ static void finish(fdd_fd_result *r) {
     r->fd = ((r->mean_term + r->trace1) + r->trace2) - 2 * r->sqrt_trace;
 }
 
+/* G = L1ᵀ·T2 in row strips of SY_B, one single-threaded GEMM each: column
+ * i of L1 is zero above row i, so strip i0's sum starts at row i0 (only
+ * zeros are skipped); the first strips are the longest. */
+typedef struct {
+    const fdd_dgemm_kernel *kern;
+    size_t d, r1, r2, ld, ldg;
+    const double *L1, *T2;
+    double *G, *ws;
+} prod_job;
+
+static void prod_task(void *arg, size_t t, int thread) {
+    prod_job *J = arg;
+    size_t i0 = t * SY_B, ib = J->r1 - i0 < SY_B ? J->r1 - i0 : SY_B;
+    fdd_dgemm_st(J->kern, 1, 0, ib, J->r2, J->d - i0, 0, J->L1 + i0 * J->ld + i0, J->ld, J->T2 + i0 * J->ld, J->ld,
+                 J->G + i0 * J->ldg, J->ldg, 0, J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern));
+}
+
 /* An even e with max_i |S_ii| · 2^-e in [1/2, 2) (0 for a zero diagonal). */
 static int scale_exponent(size_t d, const double *S) {
     double mx = 0;
@@ -979,16 +1010,12 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     double *T2 = W;
     for (size_t i = 0; i < d; i++) inv2[p2[i]] = i;
     for (size_t j = 0; j < d; j++) memcpy(T2 + j * ld, L2 + inv2[p1[j]] * ld, ld * sizeof(double));
-    /* G = L1ᵀ·T2 (r1 x r2): row b is column b of F2ᵀF1 up to a permutation.
-     * Column b of L1 is zero above row b, so row blocks of G start their sum
-     * at their first row (only zeros are skipped). */
+    /* G = L1ᵀ·T2 (r1 x r2): row b is column b of F2ᵀF1 up to a permutation. */
     size_t ldg = PAD4(r2);
     double *G = L2;   /* reuse: d x ld >= r1 x ldg */
-    for (size_t i0 = 0; i0 < r1; i0 += SY_B) {
-        size_t ib = r1 - i0 < SY_B ? r1 - i0 : SY_B;
-        if ((st = fdd_dgemm(ctx, 1, 0, ib, r2, d - i0, 0, L1 + i0 * ld + i0, ld, T2 + i0 * ld, ld,
-                            G + i0 * ldg, ldg, 0, ws, err)))
-            goto done;
+    {
+        prod_job pj = {fdd_dgemm_kernel_for(fdd_ctx_isa(ctx)), d, r1, r2, ld, ldg, L1, T2, G, ws};
+        fdd_parallel(ctx, prod_task, &pj, (r1 + SY_B - 1) / SY_B);
     }
     {
         double *const slot[3] = {W, L1, G};

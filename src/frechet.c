@@ -602,7 +602,7 @@ static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
  * and their share of the second-order correction; a task's key is the
  * largest cosine of its blocks' pairs.  Tasks are left out in order of
  * increasing key while the left-out correction times the largest left-out
- * cosine stays under 2^-44 Σd (s), a quarter of what the test allows.  Which
+ * cosine stays under 2^-43 Σd (s), a quarter of what the test allows.  Which
  * tasks run depends only on the test's Gram matrix, never on timing; the
  * test after the sweep decides as always.  Returns the number left out. */
 static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, const double *bc, double s,
@@ -622,7 +622,7 @@ static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, con
         size_t t = kt[out].i, a = J->pa[t] < J->pb[t] ? J->pa[t] : J->pb[t], b = J->pa[t] ^ J->pb[t] ^ a;
         /* the blocks' own pairs are counted in each of their tasks */
         double c = bc[a * nb + a] + (b < nb ? bc[b * nb + a] + bc[b * nb + b] : 0);
-        if ((acc + c) * -kt[out].v > 0x1p-44 * s) break;
+        if ((acc + c) * -kt[out].v > 0x1p-43 * s) break;
         acc += c;
         sel[t] = 0;
     }
@@ -636,7 +636,7 @@ static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, con
  * scratch) gets the Gram matrix; *sum = Σd − correction; the test passes when
  * correction × max|c| — a bound on the third-order remainder, with a margin
  * of about 10 in the measurements (docs/reproducibility.md) — is below
- * 2^-42 Σd.  Rows under the floor are rounding-level and left out, as in the
+ * 2^-41 Σd.  Rows under the floor are rounding-level and left out, as in the
  * rotations.  For the next sweep it also leaves the order of the rows by
  * norm (ord; inv: scratch) and, per pair of that sweep's blocks, the largest
  * cosine (bm) and the correction (bc) between them (select_tasks). */
@@ -676,7 +676,7 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
     fdd_free(dn);
     *sum = s - corr;
     *sdiag = s;
-    *pass = corr * cmax <= 0x1p-42 * s;
+    *pass = corr * cmax <= 0x1p-41 * s;
     return FDD_OK;
 }
 

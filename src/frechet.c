@@ -34,6 +34,7 @@ static inline v2d ld2(const double *p) { v2d v; memcpy(&v, p, sizeof v); return 
 static inline double hsum2(v2d v) { return v[0] + v[1]; }
 
 #define PAD4(n) (((n) + 3) & ~(size_t)3)
+#define PAD8(n) (((n) + 7) & ~(size_t)7)
 
 /* Σ a[k]·b[k] for k < n, n a multiple of 4, in a fixed order. */
 static double dot4(const double *a, const double *b, size_t n) {
@@ -188,8 +189,9 @@ static void chol_task(void *arg, size_t t, int thread) {
  * triangle of the first m columns holds L, the rest is zero.  Reflectors
  * H = I − τvvᵀ act on rows from the right; blocked by QB rows, the trailing
  * rows get the block reflector I − VᵀTV (LAPACK's forward, rowwise dlarft)
- * through two GEMMs.  V is QB x ld scratch, T QB x QB, Wt m x QB.  X's rows
- * are zero from column n to PAD4(n) <= ld; a reflector's v is zero left of
+ * through row dot products and two GEMMs.  V is QB x ld scratch, T QB x QB,
+ * Wt 2m x QB.  X's rows are zero from column n to PAD8(n) <= ld (the row
+ * dots read whole 8-lanes); a reflector's v is zero left of
  * its own column, so the panel's sums run over whole 4-lanes from the lane
  * holding that column (dot4: a fixed order, vectorised on every target). */
 #define QB 64
@@ -204,7 +206,7 @@ static void house_row(double *x, size_t i, size_t n, double *v, double *tau) {
     double alpha = x[i], xn = 0;
     for (size_t c = i + 1; c < a; c++) xn += x[c] * x[c];
     xn += dot4(x + a, x + a, n4 - a);
-    memset(v, 0, n4 * sizeof(double));
+    memset(v, 0, PAD8(n) * sizeof(double));
     v[i] = 1;
     if (xn == 0) { *tau = 0; return; }
     double beta = sqrt(alpha * alpha + xn);
@@ -230,6 +232,7 @@ static void lq_panel(double *X, size_t k0, size_t nb, size_t n, size_t ld, doubl
         }
         house_row(x, k0 + r, n, V + r * ld, &tau[r]);
     }
+    memset(T, 0, QB * QB * sizeof(double));   /* zero below the diagonal: T goes through the GEMM */
     for (size_t i = 0; i < nb; i++) {
         double g[QB];
         for (size_t j = 0; j < i; j++) g[j] = dot_from(V + j * ld, V + i * ld, k0 + i, n4);
@@ -242,21 +245,21 @@ static void lq_panel(double *X, size_t k0, size_t nb, size_t n, size_t ld, doubl
     }
 }
 
-/* Rows [x, y) of X get panel k0's block reflector: Wt = Xr·Vᵀ, Wt := Wt·T,
- * Xr −= Wt·V (columns >= k0 only: V is zero left of k0), on this thread.
- * Each row's result depends on that row alone, so any split of the rows
- * gives the same bits. */
+/* Rows [x, y) of X get panel k0's block reflector: Wt = Xr·Vᵀ (row dot
+ * products read in place, 64 rows at a time: no copy of the trailing
+ * matrix), Wt2 = Wt·T, Xr −= Wt2·V (columns >= k0 only: V is zero left of
+ * k0), on this thread.  Each row's result depends on that row alone, so any
+ * split of the rows gives the same bits. */
+static void row_dots(const fdd_dgemm_kernel *kn, size_t s, size_t len, const double *a, size_t na,
+                     const double *b, size_t nb, size_t ld, double *c, size_t ldc, double *st);
+
 static void lq_update(const fdd_dgemm_kernel *kern, double *X, size_t x, size_t y, size_t k0, size_t nb, size_t n,
-                      size_t ld, const double *V, const double *T, double *Wt, double *ws) {
+                      size_t ld, const double *V, const double *T, double *Wt, double *Wt2, double *ws) {
     if (y <= x) return;
-    fdd_dgemm_st(kern, 0, 1, y - x, nb, n - k0, 0, X + x * ld + k0, ld, V + k0, ld, Wt + x * QB, QB, 0, ws);
-    for (size_t i = x; i < y; i++) {   /* o[j] = Σ_{l<=j} w[l]·T[l][j], l ascending */
-        double *w = Wt + i * QB, o[QB] = {0};
-        for (size_t l = 0; l < nb; l++)
-            for (size_t j = l; j < nb; j++) o[j] += w[l] * T[l * QB + j];
-        memcpy(w, o, nb * sizeof(double));
-    }
-    fdd_dgemm_st(kern, 0, 0, y - x, n - k0, nb, 1, Wt + x * QB, QB, V + k0, ld, X + x * ld + k0, ld, 1, ws);
+    for (size_t i = x; i < y; i += 64)
+        row_dots(kern, k0, n, X + i * ld, y - i < 64 ? y - i : 64, V, nb, ld, Wt + i * QB, QB, ws);
+    fdd_dgemm_st(kern, 0, 0, y - x, nb, nb, 0, Wt + x * QB, QB, T, QB, Wt2 + x * QB, QB, 0, ws);
+    fdd_dgemm_st(kern, 0, 0, y - x, n - k0, nb, 1, Wt2 + x * QB, QB, V + k0, ld, X + x * ld + k0, ld, 1, ws);
 }
 
 /* One step of the look-ahead: panel k0 (V, T) is applied to the rows below
@@ -265,7 +268,7 @@ static void lq_update(const fdd_dgemm_kernel *kern, double *X, size_t x, size_t 
  * 1 updates the other rows.  The split only balances the threads. */
 typedef struct {
     const fdd_dgemm_kernel *kern;
-    double *X, *Wt, *ws;
+    double *X, *Wt, *Wt2, *ws;
     size_t m, n, ld, k0, nb, r0, nb2, split;
     const double *V, *T;
     double *V2, *tau2, *T2;
@@ -276,11 +279,11 @@ static void lq_task(void *arg, size_t t, int thread) {
     double *ws = J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern);
     size_t e = J->r0 + J->nb2;
     if (t == 0) {
-        lq_update(J->kern, J->X, J->r0, e, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, ws);
+        lq_update(J->kern, J->X, J->r0, e, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, J->Wt2, ws);
         lq_panel(J->X, J->r0, J->nb2, J->n, J->ld, J->V2, J->tau2, J->T2);
-        lq_update(J->kern, J->X, e, J->split, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, ws);
+        lq_update(J->kern, J->X, e, J->split, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, J->Wt2, ws);
     } else {
-        lq_update(J->kern, J->X, J->split, J->m, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, ws);
+        lq_update(J->kern, J->X, J->split, J->m, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, J->Wt2, ws);
     }
 }
 
@@ -295,7 +298,7 @@ static void house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, dou
         size_t r0 = k0 + nb, nb2 = m - r0 < QB ? m - r0 : QB, rest = m - r0 - nb2;
         /* task 0's panel costs about as much as 5·QB rows of update */
         size_t share = rest > 5 * QB ? (rest - 5 * QB) / 2 : 0;
-        lq_job J = {kern, X, Wt, ws, m, n, ld, k0, nb, r0, nb2, r0 + nb2 + share,
+        lq_job J = {kern, X, Wt, Wt + m * QB, ws, m, n, ld, k0, nb, r0, nb2, r0 + nb2 + share,
                     V + cur * QB * ld, T + cur * QB * QB, V + (cur ^ 1) * QB * ld, tau[cur ^ 1], T + (cur ^ 1) * QB * QB};
         fdd_parallel(ctx, lq_task, &J, 2);
         cur ^= 1;
@@ -826,9 +829,9 @@ static size_t jac_ld(size_t m) {
 }
 
 /* Doubles in each of nuclear_norm's three work matrices for an r x c input:
- * m = min(r, c) rows of max(PAD4(max(r, c)), jac_ld(m)) at most. */
+ * m = min(r, c) rows of max(PAD8(max(r, c)), jac_ld(m)) at most. */
 static int slot_doubles(size_t r, size_t c, size_t *out) {
-    size_t m = r < c ? r : c, n = r < c ? c : r, w = PAD4(n) > jac_ld(m) ? PAD4(n) : jac_ld(m);
+    size_t m = r < c ? r : c, n = r < c ? c : r, w = PAD8(n) > jac_ld(m) ? PAD8(n) : jac_ld(m);
     return fdd_mul_ok(m, w, out);
 }
 
@@ -847,10 +850,10 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     *sum = 0;
     *sweeps = 0;
     if (rows == 0 || cols == 0) return FDD_OK;
-    size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD4(n), lm = jac_ld(m);
+    size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD8(n), lm = jac_ld(m);
     double *Y = slot[0], *Z = slot[1], *Lc = slot[2];
     double *V = fdd_aligned_alloc(2 * QB * ld * sizeof(double)), *T = fdd_malloc(2 * QB * QB * sizeof(double)),
-           *Wt = fdd_aligned_alloc(m * QB * sizeof(double)), *ws = gemm_ws(ctx);
+           *Wt = fdd_aligned_alloc(2 * m * QB * sizeof(double)), *ws = gemm_ws(ctx);
     keyed *order = fdd_malloc(m * sizeof(keyed));
     size_t *lead = fdd_malloc(((m + JB - 1) / JB) * sizeof(size_t));
     fdd_status st = FDD_OK;

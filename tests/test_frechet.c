@@ -266,12 +266,14 @@ static void test_threads_identical(void) {
 
 /* d = 512 with columns graded as 1/sqrt(k): 11 blocks, so tasks of neighbouring rounds
  * overlap in time, and the iteration takes all its paths (tasks skipped as
- * far below the previous sweep, a selective sweep after a failed stopping
- * test; checked with a counting build).  Same bits for 1, 2 and 3 threads
- * and on every ISA. */
+ * far below the previous sweep, a selective sweep that rotates after a
+ * failed stopping test; checked with a counting build — seed 5 stopped
+ * taking the selective sweep when the LQ steps changed, so recheck after
+ * any change to the iteration).  Same bits for 1, 2 and 3 threads and on
+ * every ISA. */
 static void test_paths_identical(void) {
     size_t d = 512;
-    uint64_t seed = 5;
+    uint64_t seed = 7;
     double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
            *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
     for (int m = 0; m < 2; m++) {

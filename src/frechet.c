@@ -311,25 +311,28 @@ static void house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, dou
 
 /* The rows of G (n vectors of length len, row stride ld) are rotated
  * pairwise until mutually orthogonal (to the stopping test below); their
- * norms are then the singular values.  Blocked: vectors in blocks of JB; a
- * sweep is the rounds of a round-robin tournament of blocks (a block with
- * the bye is treated alone), the block pairs of a round in parallel.  A task
- * forms the Gram matrix A of its 2·JB vectors — the cross block by dot
- * products (gemm.h's dot kernel, reading the rows in place), the diagonal
- * blocks carried from the block's last rotation as U_b·A·U_bᵀ (formed afresh
- * at the start of each sweep) — runs one cyclic pass of Jacobi rotations over
- * all its pairs on A (two-sided, accumulating them in U), and if it rotated,
- * writes U·X with the GEMM micro-kernel reading X in place into the block's
- * other buffer (two buffers per row, so nothing is gathered or copied back).
- * JB = 48 measured best at d = 2048 (24: 20% slower, 64: 40% slower; the
- * inner pass grows as JB, the traffic of the products as 1/JB).  lead[b]:
- * columns left of it are zero in block b (R is triangular at the start), so
- * the products skip them. */
+ * norms are then the singular values.  Blocked: the vectors in blocks; a
+ * sweep is rounds of tasks on disjoint blocks (make_schedule: four blocks of
+ * QJB on the lines of an affine space where that fits, otherwise pairs of
+ * blocks of JB by a round-robin tournament), the tasks of a round in
+ * parallel.  A task forms the Gram matrix A of its vectors — the cross
+ * blocks by dot products (gemm.h's dot kernel, reading the rows in place),
+ * the diagonal blocks carried from the block's last rotation as U_b·A·U_bᵀ
+ * (formed afresh at the start of each sweep) — runs one cyclic pass of
+ * Jacobi rotations over all its pairs on A (two-sided, accumulating them in
+ * U), and if it rotated, writes U·X with the GEMM micro-kernel into the
+ * blocks' other buffer (two buffers per row, so nothing is copied back).
+ * Pairs: JB = 48 measured best at d = 2048 (24: 20% slower, 64: 40% slower;
+ * the inner pass grows as the task, the traffic of the products as 1/JB);
+ * four blocks of 32 (a 128-vector task) were 9–19% faster than those pairs
+ * at d = 2048.  lead[b]: columns left of it are zero in block b (R is
+ * triangular at the start), so the products skip them. */
 #ifndef JB
 #define JB 48
 #endif
-_Static_assert(JB % 8 == 0, "blocks of whole 8-double lanes");
-#define JW (2 * JB)
+#define QJB 32
+_Static_assert(JB % 8 == 0 && QJB % 8 == 0 && QJB <= JB, "blocks of whole 8-double lanes");
+#define JW (2 * JB > 4 * QJB ? 2 * JB : 4 * QJB)   /* most vectors in a task */
 #define INNER_REL 0x1p-7   /* see jac_task_body */
 /* A task whose largest cosine is below TASK_SKIP times the largest of the
  * previous sweep does not rotate (after a sweep that rotated, and not in a
@@ -343,14 +346,14 @@ _Static_assert(JB % 8 == 0, "blocks of whole 8-double lanes");
 typedef struct jac_job {
     double *buf[2];          /* row storage, n x ld each */
     unsigned char *cur;      /* per block: the buffer holding its rows */
-    double *gram;            /* per block: JB x JB Gram matrix of its rows */
-    size_t n, ld, len, nblk;
+    double *gram;            /* per block: jb x jb Gram matrix of its rows (stride JB) */
+    size_t n, ld, len, nblk, jb;   /* jb: rows per block */
     double tol, floor2, skip2;   /* skip2: a task whose largest cos² is at most this does not rotate */
     const fdd_dgemm_kernel *kern;
     size_t *lead;
-    const size_t *pa, *pb;   /* block pairs of the sweep, round by round */
+    const size_t *tk;        /* the sweep's tasks, round by round: 4 blocks each (>= nblk: none) */
     const unsigned char *sel; /* tasks to run (NULL: all) */
-    size_t half;             /* pairs per round */
+    size_t per;              /* tasks per round */
     _Atomic size_t *step;    /* per block: rounds of the sweep done */
     long *rot;               /* rotations per task */
     double *cmx;             /* largest |cos| a task saw */
@@ -358,47 +361,52 @@ typedef struct jac_job {
     size_t tbd;
 } jac_job;
 
-static size_t blk_rows(const jac_job *J, size_t b) { return J->n - b * JB < JB ? J->n - b * JB : JB; }
-static double *blk_x(const jac_job *J, size_t b) { return J->buf[J->cur[b]] + b * JB * J->ld; }
+static size_t blk_rows(const jac_job *J, size_t b) { return J->n - b * J->jb < J->jb ? J->n - b * J->jb : J->jb; }
+static double *blk_x(const jac_job *J, size_t b) { return J->buf[J->cur[b]] + b * J->jb * J->ld; }
 
-/* New rows = U·[X0; X1] from column s on (X0: k0 rows, X1: k1 rows): row r
- * goes to dst0 row r, or dst1 row r − k0.  Each element one fma chain over
- * the k0 + k1 inputs in order, as the GEMM's, by the micro-kernel reading X
- * in place.  U's rows are packed into MR-row panels [k][MR] (a panel never
- * straddles the two blocks); column tiles outside, panels inside, so a tile
- * of X is read into L1 once. */
-static void rotate_rows(const jac_job *J, const double *U, const double *X0, size_t k0, const double *X1,
-                        size_t k1, double *dst0, double *dst1, size_t s, double *pk, double *tile, double *bt) {
+/* New rows = U·[X_0; ...; X_{nb-1}] from column s on (block b: nr[b] rows at
+ * X[b], written to dst[b]).  Each element one fma chain over the w inputs in
+ * order, as the GEMM's, by the micro-kernel.  U's rows are packed into
+ * MR-row panels [k][MR] (a panel never straddles two blocks); column tiles
+ * outside, panels inside, so a tile of X is read into L1 once. */
+static void rotate_rows(const jac_job *J, const double *U, double *const *X, const size_t *nr, size_t nb,
+                        double *const *dst, size_t s, double *pk, double *tile, double *bt) {
     const fdd_dgemm_kernel *kn = J->kern;
-    size_t MR = (size_t)kn->mr, NR = (size_t)kn->nr, ld = J->ld, len = J->len, K = k0 + k1, w = K;
-    size_t gs[2 * (JB / 4 + 2)], ng = 0;   /* first row of each panel */
-    for (size_t g = 0; g < k0; g += MR) gs[ng++] = g;
-    for (size_t g = k0; g < w; g += MR) gs[ng++] = g;
+    size_t MR = (size_t)kn->mr, NR = (size_t)kn->nr, ld = J->ld, len = J->len, K = 0;
+    size_t gs[4 * (JB / 4 + 2)], gb[4 * (JB / 4 + 2)], ng = 0, off[5];   /* panel: first row, block */
+    const double *xr[JW];
+    for (size_t b = 0; b < nb; b++) {
+        off[b] = K;
+        for (size_t g = 0; g < nr[b]; g += MR) { gs[ng] = K + g; gb[ng++] = b; }
+        for (size_t r = 0; r < nr[b]; r++) xr[K + r] = X[b] + r * ld;
+        K += nr[b];
+    }
+    off[nb] = K;
     for (size_t i = 0; i < ng; i++) {
-        size_t g = gs[i], end = g < k0 ? k0 : w;
+        size_t g = gs[i], end = off[gb[i] + 1];
         for (size_t k = 0; k < K; k++)
-            for (size_t r = 0; r < MR; r++) pk[(i * K + k) * MR + r] = g + r < end ? U[(g + r) * w + k] : 0.0;
+            for (size_t r = 0; r < MR; r++) pk[(i * K + k) * MR + r] = g + r < end ? U[(g + r) * K + k] : 0.0;
     }
     for (size_t j = s; j < len; j += NR) {
         /* the K x NR tile of X, copied into one contiguous panel (zero padded
          * at the edge): read once from memory, then from L1 by every panel
          * of U in a single pass over K */
-        size_t nr = len - j < NR ? len - j : NR;
+        size_t nc = len - j < NR ? len - j : NR;
         for (size_t k = 0; k < K; k++) {
-            const double *src = (k < k0 ? X0 + k * ld : X1 + (k - k0) * ld) + j;
-            if (nr == NR) memcpy(bt + k * NR, src, NR * sizeof(double));
+            const double *sp = xr[k] + j;
+            if (nc == NR) memcpy(bt + k * NR, sp, NR * sizeof(double));
             else
-                for (size_t q = 0; q < NR; q++) bt[k * NR + q] = q < nr ? src[q] : 0.0;
+                for (size_t q = 0; q < NR; q++) bt[k * NR + q] = q < nc ? sp[q] : 0.0;
         }
         for (size_t i = 0; i < ng; i++) {
-            size_t g = gs[i], end = g < k0 ? k0 : w, mr = end - g < MR ? end - g : MR;
-            double *d = g < k0 ? dst0 + g * ld : dst1 + (g - k0) * ld;
-            if (mr == MR && nr == NR) {
+            size_t g = gs[i], b = gb[i], end = off[b + 1], mr = end - g < MR ? end - g : MR;
+            double *d = dst[b] + (g - off[b]) * ld;
+            if (mr == MR && nc == NR) {
                 kn->fn(K, pk + i * K * MR, bt, NR, d + j, ld, 0);
                 continue;
             }
             kn->fn(K, pk + i * K * MR, bt, NR, tile, NR, 0);
-            for (size_t r = 0; r < mr; r++) memcpy(d + r * ld + j, tile + r * NR, nr * sizeof(double));
+            for (size_t r = 0; r < mr; r++) memcpy(d + r * ld + j, tile + r * NR, nc * sizeof(double));
         }
     }
 }
@@ -416,7 +424,7 @@ static void rotate_rows(const jac_job *J, const double *U, const double *X0, siz
  * 24 on every ISA), an edge panel of X, the dot chains, GEMM workspace. */
 enum {
     TB_A = 0, TB_U = TB_A + JW * JW, TB_A0 = TB_U + JW * JW, TB_PK = TB_A0 + JW * JW,
-    TB_TILE = TB_PK + (JW + 16) * JW, TB_BT = TB_TILE + 8 * 24, TB_ST = TB_BT + JW * 24, TB_WS = TB_ST + DOT_ST
+    TB_TILE = TB_PK + (JW + 32) * JW, TB_BT = TB_TILE + 8 * 24, TB_ST = TB_BT + JW * 24, TB_WS = TB_ST + DOT_ST
 };
 static void row_dots(const fdd_dgemm_kernel *kn, size_t s, size_t len, const double *a, size_t na,
                      const double *b, size_t nb, size_t ld, double *c, size_t ldc, double *st) {
@@ -451,14 +459,14 @@ static void wait_block(const jac_job *J, size_t b, size_t r) {
 
 static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb);
 
-/* Task t of a sweep is pair t % half of round t / half: it runs once both
- * blocks are through the earlier rounds, so every block sees the same
- * sequence of rotations whatever the thread count or timing. */
+/* Task t of a sweep is in round t / per: it runs once its blocks are
+ * through the earlier rounds, so every block sees the same sequence of
+ * rotations whatever the thread count or timing. */
 static void jac_task(void *arg, size_t t, int thread) {
     jac_job *J = arg;
-    size_t blk[2] = {J->pa[t], J->pb[t]}, nb = 0, r = t / J->half;
-    for (int i = 0; i < 2; i++)
-        if (blk[i] < J->nblk) blk[nb++] = blk[i];
+    size_t blk[4], nb = 0, r = t / J->per;
+    for (int i = 0; i < 4; i++)
+        if (J->tk[4 * t + i] < J->nblk) blk[nb++] = J->tk[4 * t + i];
     J->rot[t] = 0;
     J->cmx[t] = 0;
     for (size_t i = 0; i < nb; i++) wait_block(J, blk[i], r);
@@ -467,25 +475,31 @@ static void jac_task(void *arg, size_t t, int thread) {
 }
 
 static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb) {
-    size_t nr[2] = {0, 0};
-    for (size_t i = 0; i < nb; i++) nr[i] = blk_rows(J, blk[i]);
-    size_t s = J->lead[blk[0]], w = nr[0];
-    if (nb == 2) { s = s < J->lead[blk[1]] ? s : J->lead[blk[1]]; w += nr[1]; }
+    size_t nr[4], off[4], s = SIZE_MAX, w = 0;
+    double *X[4];
+    for (size_t b = 0; b < nb; b++) {
+        nr[b] = blk_rows(J, blk[b]);
+        off[b] = w;
+        w += nr[b];
+        s = J->lead[blk[b]] < s ? J->lead[blk[b]] : s;
+        X[b] = blk_x(J, blk[b]);
+    }
     size_t len = J->len, ld = J->ld;
     double *tb = J->tb + (size_t)thread * J->tbd, *A = tb + TB_A, *U = tb + TB_U, *pk = tb + TB_PK,
            *tile = tb + TB_TILE, *bt = tb + TB_BT, *A0 = tb + TB_A0, *ws = tb + TB_WS;
-    const double *X0 = blk_x(J, blk[0]), *X1 = nb == 2 ? blk_x(J, blk[1]) : NULL;
-    for (size_t b = 0, o = 0; b < nb; o += nr[b], b++) {
+    for (size_t b = 0; b < nb; b++) {
         const double *gb = J->gram + blk[b] * JB * JB;
         for (size_t i = 0; i < nr[b]; i++)
-            for (size_t j = 0; j < nr[b]; j++) A[(o + i) * w + o + j] = gb[i * JB + j];
+            for (size_t j = 0; j < nr[b]; j++) A[(off[b] + i) * w + off[b] + j] = gb[i * JB + j];
     }
-    if (nb == 2) {   /* the cross block, mirrored */
-        double *C = U;   /* U is not in use yet */
-        row_dots(J->kern, s, len, X0, nr[0], X1, nr[1], ld, C, nr[1], tb + TB_ST);
-        for (size_t i = 0; i < nr[0]; i++)
-            for (size_t j = 0; j < nr[1]; j++) A[i * w + nr[0] + j] = A[(nr[0] + j) * w + i] = C[i * nr[1] + j];
-    }
+    for (size_t a = 0; a < nb; a++)   /* the cross blocks, mirrored */
+        for (size_t b = a + 1; b < nb; b++) {
+            double *C = U;   /* U is not in use yet */
+            row_dots(J->kern, s, len, X[a], nr[a], X[b], nr[b], ld, C, nr[b], tb + TB_ST);
+            for (size_t i = 0; i < nr[a]; i++)
+                for (size_t j = 0; j < nr[b]; j++)
+                    A[(off[a] + i) * w + off[b] + j] = A[(off[b] + j) * w + off[a] + i] = C[i * nr[b] + j];
+        }
     memcpy(A0, A, w * w * sizeof(double));
     for (size_t i = 0; i < w * w; i++) U[i] = 0;
     for (size_t i = 0; i < w; i++) U[i * w + i] = 1;
@@ -546,9 +560,9 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
         }
     J->rot[t] = rot;
     if (!rot) return;
-    double *dst[2];
-    for (size_t b = 0; b < nb; b++) dst[b] = J->buf[J->cur[blk[b]] ^ 1] + blk[b] * JB * ld;
-    rotate_rows(J, U, X0, nr[0], X1, nb == 2 ? nr[1] : 0, dst[0], nb == 2 ? dst[1] : NULL, s, pk, tile, bt);
+    double *dst[4];
+    for (size_t b = 0; b < nb; b++) dst[b] = J->buf[J->cur[blk[b]] ^ 1] + blk[b] * J->jb * ld;
+    rotate_rows(J, U, X, nr, nb, dst, s, pk, tile, bt);
     /* the blocks' new Gram matrices, (U·A0)_b·U_bᵀ: U·A0 once into A (which
      * the pass left partly stale), then one small product per block */
     fdd_dgemm_st(J->kern, 0, 0, w, w, w, 0, U, w, A0, w, A, w, 0, ws);
@@ -587,13 +601,13 @@ static int by_norm_desc(const void *a, const void *b) {
 }
 
 static void sort_order(const jac_job *J, keyed *k) {
-    for (size_t i = 0; i < J->n; i++) k[i] = (keyed){norm2(blk_x(J, i / JB) + (i % JB) * J->ld, J->len), i};
+    for (size_t i = 0; i < J->n; i++) k[i] = (keyed){norm2(blk_x(J, i / J->jb) + (i % J->jb) * J->ld, J->len), i};
     qsort(k, J->n, sizeof(keyed), by_norm_desc);
 }
 
 static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
     for (size_t i = 0; i < J->n; i++)
-        memcpy(dst + i * J->ld, blk_x(J, k[i].i / JB) + (k[i].i % JB) * J->ld, J->ld * sizeof(double));
+        memcpy(dst + i * J->ld, blk_x(J, k[i].i / J->jb) + (k[i].i % J->jb) * J->ld, J->ld * sizeof(double));
 }
 
 /* After a failed stopping test, the tasks of the next sweep that are worth
@@ -612,9 +626,12 @@ static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, con
                            unsigned char *sel, keyed *kt) {
     size_t nb = J->nblk;
     for (size_t t = 0; t < ntask; t++) {
-        size_t a = J->pa[t] < J->pb[t] ? J->pa[t] : J->pb[t], b = J->pa[t] ^ J->pb[t] ^ a;
-        double key = bm[a * nb + a];
-        if (b < nb) key = fmax(key, fmax(bm[b * nb + a], bm[b * nb + b]));
+        double key = 0;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j <= i; j++) {
+                size_t a = J->tk[4 * t + i], b = J->tk[4 * t + j];
+                if (a < nb && b < nb) key = fmax(key, bm[(a > b ? a : b) * nb + (a > b ? b : a)]);
+            }
         kt[t] = (keyed){-key, t};   /* by_norm_desc: -key down, keys up */
     }
     qsort(kt, ntask, sizeof(keyed), by_norm_desc);
@@ -622,9 +639,14 @@ static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, con
     size_t out = 0;
     for (size_t t = 0; t < ntask; t++) sel[t] = 1;
     for (; out < ntask; out++) {
-        size_t t = kt[out].i, a = J->pa[t] < J->pb[t] ? J->pa[t] : J->pb[t], b = J->pa[t] ^ J->pb[t] ^ a;
+        size_t t = kt[out].i;
         /* the blocks' own pairs are counted in each of their tasks */
-        double c = bc[a * nb + a] + (b < nb ? bc[b * nb + a] + bc[b * nb + b] : 0);
+        double c = 0;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j <= i; j++) {
+                size_t a = J->tk[4 * t + i], b = J->tk[4 * t + j];
+                if (a < nb && b < nb) c += bc[(a > b ? a : b) * nb + (a > b ? b : a)];
+            }
         if ((acc + c) * -kt[out].v > 0x1p-43 * s) break;
         acc += c;
         sel[t] = 0;
@@ -645,7 +667,7 @@ static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, con
  * cosine (bm) and the correction (bc) between them (select_tasks). */
 static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t ld, size_t len, double floor2,
                                double *M, double *ws, double *sum, double *sdiag, int *pass, keyed *ord, size_t *inv,
-                               size_t nblk, double *bm, double *bc, fdd_error *err) {
+                               size_t nblk, size_t jb, double *bm, double *bc, fdd_error *err) {
     syrk_lower(ctx, n, len, G, ld, M, ld, ws);
     double s = 0, c = 0, corr = 0, cmax = 0, *dn = fdd_malloc(2 * n * sizeof(double)), *rn = dn + n;
     if (!dn) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
@@ -660,7 +682,7 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
     s += c;
     /* the next sweep's order, and the blocks each row will be in */
     qsort(ord, n, sizeof(keyed), by_norm_desc);
-    for (size_t i = 0; i < n; i++) inv[ord[i].i] = i / JB;
+    for (size_t i = 0; i < n; i++) inv[ord[i].i] = i / jb;
     for (size_t i = 0; i < nblk * nblk; i++) bm[i] = bc[i] = 0;
     for (size_t i = 1; i < n; i++) {
         double mi = M[i * ld + i], di = dn[i], ri = rn[i];
@@ -683,6 +705,73 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
     return FDD_OK;
 }
 
+/* The sweep's schedule: 4 blocks per task (an index >= *nblk: none), the
+ * tasks in rounds of *per with disjoint blocks.  With 5 to 64 blocks of
+ * QJB rows: the lines of the affine space AG(m, 4) (m = 2: 16 points, m =
+ * 3: 64; points past the last block are empty), a round being the lines of
+ * one direction.  Every pair of blocks lies on exactly one line, so a task
+ * rotates six pairs of blocks for 2·(4·QJB)²·n flops of U·X: a sweep's U·X
+ * is 2.67 n³ instead of the 4 n³ of pairs.  Otherwise blocks of JB rows in
+ * pairs, by the circle method (ring[0] fixed, the rest rotating by one),
+ * index nblk being the bye.  NULL when out of memory. */
+static size_t *make_schedule(size_t n, size_t *jb, size_t *nblk, size_t *ntask, size_t *per) {
+    size_t q = (n + QJB - 1) / QJB, *tk;
+    if (q >= 5 && q <= 64) {
+        /* GF(4) as 2-bit numbers: addition is xor, multiplication this table */
+        static const unsigned char mul[4][4] = {{0, 0, 0, 0}, {0, 1, 2, 3}, {0, 2, 3, 1}, {0, 3, 1, 2}};
+        size_t m = q <= 16 ? 2 : 3, P = (size_t)1 << (2 * m), t = 0;
+        *jb = QJB;
+        *nblk = q;
+        *per = P / 4;
+        *ntask = (P - 1) / 3 * (P / 4);
+        if (!(tk = fdd_malloc(*ntask * 4 * sizeof(size_t)))) return NULL;
+        for (size_t dv = 1; dv < P; dv++) {   /* directions: lowest nonzero digit 1 */
+            size_t lo = 0;
+            while (((dv >> (2 * lo)) & 3) == 0) lo++;
+            if (((dv >> (2 * lo)) & 3) != 1) continue;
+            unsigned char seen[64] = {0};
+            for (size_t p = 0; p < P; p++) {
+                if (seen[p]) continue;
+                for (size_t k = 0; k < 4; k++) {   /* the point p + k·dv */
+                    size_t x = 0;
+                    for (size_t c = 0; c < m; c++)
+                        x |= (size_t)(((p >> (2 * c)) & 3) ^ mul[k][(dv >> (2 * c)) & 3]) << (2 * c);
+                    seen[x] = 1;
+                    tk[4 * t + k] = x;
+                }
+                t++;
+            }
+        }
+        return tk;
+    }
+    size_t nb = (n + JB - 1) / JB, nr = nb + (nb & 1), *ring;
+    *jb = JB;
+    *nblk = nb;
+    *per = nr / 2;
+    *ntask = (nr - 1) * (nr / 2);
+    tk = fdd_malloc(*ntask * 4 * sizeof(size_t));
+    ring = fdd_malloc(nr * sizeof(size_t));
+    if (!tk || !ring) {
+        fdd_free(tk);
+        fdd_free(ring);
+        return NULL;
+    }
+    for (size_t i = 0; i < nr; i++) ring[i] = i;
+    for (size_t round = 0; round + 1 < nr; round++) {
+        for (size_t t = 0; t < nr / 2; t++) {
+            size_t *e = tk + 4 * (round * (nr / 2) + t);
+            e[0] = ring[t];
+            e[1] = ring[nr - 1 - t];
+            e[2] = e[3] = nb;
+        }
+        size_t last = ring[nr - 1];
+        for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
+        ring[1] = last;
+    }
+    fdd_free(ring);
+    return tk;
+}
+
 /* Rotations stop at |cos| <= 2^-33: such a pair moves the sum by less than
  * 2^-67 of its smaller norm, and the correction above accounts for it. */
 #define ROT_TOL 0x1p-33
@@ -694,42 +783,29 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     *sum = 0;
     *sweeps = 0;
     if (n == 0) return FDD_OK;
-    size_t nblk = (n + JB - 1) / JB, nr = nblk + (nblk & 1); /* round-robin with a bye */
-    size_t half = nr / 2, nt = (size_t)fdd_ctx_threads(ctx);
+    size_t jb, nblk, ntask, per, nt = (size_t)fdd_ctx_threads(ctx);
+    size_t *tk = make_schedule(n, &jb, &nblk, &ntask, &per);
     const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
     size_t tbd = (TB_WS + fdd_dgemm_ws_doubles(kern) + 7) & ~(size_t)7;
-    size_t ntask = (nr - 1) * half;
-    size_t *pa = fdd_malloc(ntask * sizeof(size_t)), *pb = fdd_malloc(ntask * sizeof(size_t)),
-           *ring = fdd_malloc(nr * sizeof(size_t));
-    _Atomic size_t *step = fdd_malloc(nblk * sizeof(*step));
-    long *rot = fdd_malloc(ntask * sizeof(long));
-    double *cmx = fdd_malloc(ntask * sizeof(double)), *gram = fdd_malloc(nblk * JB * JB * sizeof(double));
-    unsigned char *cur = fdd_malloc(nblk), *sel = fdd_malloc(ntask);
-    double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *bm = fdd_malloc(2 * nblk * nblk * sizeof(double));
-    keyed *ord = fdd_malloc(n * sizeof(keyed)), *kt = fdd_malloc(ntask * sizeof(keyed));
+    _Atomic size_t *step = tk ? fdd_malloc(nblk * sizeof(*step)) : NULL;
+    long *rot = tk ? fdd_malloc(ntask * sizeof(long)) : NULL;
+    double *cmx = tk ? fdd_malloc(ntask * sizeof(double)) : NULL,
+           *gram = tk ? fdd_malloc(nblk * JB * JB * sizeof(double)) : NULL;
+    unsigned char *cur = tk ? fdd_malloc(nblk) : NULL, *sel = tk ? fdd_malloc(ntask) : NULL;
+    double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *bm = tk ? fdd_malloc(2 * nblk * nblk * sizeof(double)) : NULL;
+    keyed *ord = fdd_malloc(n * sizeof(keyed)), *kt = tk ? fdd_malloc(ntask * sizeof(keyed)) : NULL;
     size_t *inv = fdd_malloc(n * sizeof(size_t));
     fdd_status st = FDD_OK;
-    if (!pa || !pb || !ring || !step || !rot || !cmx || !gram || !cur || !sel || !tb || !bm || !ord || !kt || !inv) {
+    if (!tk || !step || !rot || !cmx || !gram || !cur || !sel || !tb || !bm || !ord || !kt || !inv) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
         goto out;
     }
     memset(B1, 0, n * ld * sizeof(double));
     memset(cur, 0, nblk);
+    for (size_t b = 0; b < nblk; b++) lead[b] = b * jb;   /* R is triangular */
     double mx = 0;
     for (size_t i = 0; i < n; i++) mx = fmax(mx, norm2(G + i * ld, len));
-    /* the sweep's schedule: the rounds of the circle method (ring[0] fixed,
-     * the rest rotating by one), index nblk being the bye */
-    for (size_t i = 0; i < nr; i++) ring[i] = i;
-    for (size_t round = 0; round + 1 < nr; round++) {
-        for (size_t t = 0; t < half; t++) {
-            pa[round * half + t] = ring[t];
-            pb[round * half + t] = ring[nr - 1 - t];
-        }
-        size_t last = ring[nr - 1];
-        for (size_t i = nr - 1; i > 1; i--) ring[i] = ring[i - 1];
-        ring[1] = last;
-    }
-    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, ROT_TOL, mx * 0x1p-106, 0, kern, lead, pa, pb, NULL, half,
+    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, jb, ROT_TOL, mx * 0x1p-106, 0, kern, lead, tk, NULL, per,
                  step, rot, cmx, tb, tbd};
     int sw, done = 0, tested = 0, selective = 0;
     double sd = 0;   /* Σd at the last test */
@@ -768,11 +844,11 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         if (total == 0 || seen < TEST_BELOW || selective) {
             for (size_t b = 0; b < nblk; b++)   /* every row into buffer 0 */
                 if (cur[b]) {
-                    memcpy(J.buf[0] + b * JB * ld, J.buf[1] + b * JB * ld, blk_rows(&J, b) * ld * sizeof(double));
+                    memcpy(J.buf[0] + b * jb * ld, J.buf[1] + b * jb * ld, blk_rows(&J, b) * ld * sizeof(double));
                     cur[b] = 0;
                 }
-            if ((st = second_order(ctx, J.buf[0], n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, bm,
-                                   bm + nblk * nblk, err)))
+            if ((st = second_order(ctx, J.buf[0], n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, jb,
+                                   bm, bm + nblk * nblk, err)))
                 goto out;
             if (total == 0 && !selective && !skipped) done = 1;
             tested = 1;
@@ -783,7 +859,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         st = fdd_fail(err, FDD_E_NUMERIC,
                       "Fréchet distance: Jacobi did not converge in %d sweeps (n = %zu)", MAX_SWEEPS, n);
 out:
-    fdd_free(pa); fdd_free(pb); fdd_free(ring); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram); fdd_free(cur);
+    fdd_free(tk); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram); fdd_free(cur);
     fdd_free(sel); fdd_free(bm); fdd_free(ord); fdd_free(kt); fdd_free(inv);
     fdd_aligned_free(tb);   /* G, B1 and M are the caller's */
     return st;
@@ -821,7 +897,7 @@ static fdd_status off_axis(const double *Y, size_t m, size_t ld, double *off, fd
 
 /* Row stride of the Jacobi's vectors (m of them, m long, padded to whole
  * 8-double lanes): an odd number of cache lines, since the rotations read
- * 2·JB rows at once, which a power-of-two stride would pile into one L1
+ * a task's rows at once, which a power-of-two stride would pile into one L1
  * set. */
 static size_t jac_ld(size_t m) {
     size_t lm = (m + 7) & ~(size_t)7;
@@ -855,7 +931,7 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     double *V = fdd_aligned_alloc(2 * QB * ld * sizeof(double)), *T = fdd_malloc(2 * QB * QB * sizeof(double)),
            *Wt = fdd_aligned_alloc(2 * m * QB * sizeof(double)), *ws = gemm_ws(ctx);
     keyed *order = fdd_malloc(m * sizeof(keyed));
-    size_t *lead = fdd_malloc(((m + JB - 1) / JB) * sizeof(size_t));
+    size_t *lead = fdd_malloc(((m + QJB - 1) / QJB) * sizeof(size_t));
     fdd_status st = FDD_OK;
     if (!V || !T || !Wt || !ws || !order || !lead) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
@@ -898,7 +974,6 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     }
     if (st) goto out;
     transpose_lower(Y, m, ld, Lc, lm);   /* R = Lᵀ, the vectors of the Jacobi */
-    for (size_t b = 0; b < (m + JB - 1) / JB; b++) lead[b] = b * JB;
     st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, Y, Z, sum, sweeps, err);
 out:
     fdd_aligned_free(V); fdd_free(T); fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(order); fdd_free(lead);

@@ -77,6 +77,9 @@ static void commuting(size_t d, int threads) { commuting_isa(d, threads, FDD_ISA
 static void test_commuting_64(void) { commuting(64, 1); }
 /* The size class the speed work targets (d = 2048 is in bench/bench_frechet.c). */
 static void test_commuting_512(void) { commuting_isa(512, 2, FDD_ISA_AUTO); }
+/* 22 blocks of 32: tasks of four blocks on the lines of AG(3, 4), 42 of its
+ * 64 points empty */
+static void test_commuting_700(void) { commuting_isa(700, 2, FDD_ISA_AUTO); }
 
 /* Known answers at sizes around every block boundary (Jacobi blocks of 48,
  * Cholesky and LQ panels of 64, a last block or panel of one row): flat,
@@ -264,16 +267,15 @@ static void test_threads_identical(void) {
     free(x); free(s1); free(s2); free(mu);
 }
 
-/* d = 512 with columns graded as 1/sqrt(k): 11 blocks, so tasks of neighbouring rounds
- * overlap in time, and the iteration takes all its paths (tasks skipped as
- * far below the previous sweep, a selective sweep that rotates after a
- * failed stopping test; checked with a counting build — seed 5 stopped
- * taking the selective sweep when the LQ steps changed, so recheck after
- * any change to the iteration).  Same bits for 1, 2 and 3 threads and on
- * every ISA. */
-static void test_paths_identical(void) {
-    size_t d = 512;
-    uint64_t seed = 7;
+/* Graded pairs (columns as 1/sqrt(k)) whose iteration takes all its paths:
+ * at d = 512 (16 blocks, every point of AG(2, 4)) tasks skipped as far below
+ * the previous sweep and a selective sweep that rotates after a failed
+ * stopping test; at d = 700 (22 blocks on AG(3, 4)) skipped tasks and tasks
+ * of neighbouring rounds overlapping in time (checked with a counting
+ * build — the seed that takes the selective sweep changes with the
+ * iteration: recheck after any change to it).  Same bits for 1, 2 and 3
+ * threads and on every ISA. */
+static void paths_identical(size_t d, uint64_t seed) {
     double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
            *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
     for (int m = 0; m < 2; m++) {
@@ -305,6 +307,10 @@ static void test_paths_identical(void) {
     }
     CHECK(ref.rank1 == (int)d && ref.sweeps > 2, "rank %d, %d sweeps", ref.rank1, ref.sweeps);
     free(x); free(s1); free(s2); free(mu);
+}
+static void test_paths_identical(void) {
+    paths_identical(512, 3);
+    paths_identical(700, 3);
 }
 
 /* "<name> stored sqrt_trace V fd V" / "<name> features sqrt_trace V" */
@@ -435,6 +441,7 @@ int main(void) {
     RUN(test_commuting_64);
     RUN(test_commuting_200);
     RUN(test_commuting_512);
+    RUN(test_commuting_700);
     RUN(test_paths_identical);
     RUN(test_sizes);
     RUN(test_dgemm_identical);

@@ -48,6 +48,11 @@ static double dot4(const double *a, const double *b, size_t n) {
 
 /* ------------------------------------------------------------ products */
 
+/* This thread's part of gemm_ws. */
+static double *thread_ws(const fdd_dgemm_kernel *kern, double *ws, int thread) {
+    return ws + (size_t)thread * fdd_dgemm_ws_doubles(kern);
+}
+
 /* Workspace of the double GEMM for every thread of ctx. */
 static double *gemm_ws(fdd_ctx *ctx) {
     size_t n = fdd_dgemm_ws_doubles(fdd_dgemm_kernel_for(fdd_ctx_isa(ctx))), b;
@@ -72,7 +77,7 @@ static void syrk_task(void *arg, size_t t, int thread) {
     syrk_job *J = arg;
     size_t i0 = (J->ns - 1 - t) * SY_B, ib = J->n - i0 < SY_B ? J->n - i0 : SY_B;
     fdd_dgemm_st(J->kern, 0, 1, ib, i0 + ib, J->K, 0, J->X + i0 * J->ldx, J->ldx, J->X, J->ldx, J->C + i0 * J->ldc,
-                 J->ldc, 0, J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern));
+                 J->ldc, 0, thread_ws(J->kern, J->ws, thread));
 }
 
 static void syrk_lower(fdd_ctx *ctx, size_t n, size_t K, const double *X, size_t ldx, double *C, size_t ldc,
@@ -180,7 +185,7 @@ typedef struct {
 static void chol_task(void *arg, size_t t, int thread) {
     chol_job *J = arg;
     J->bad[t] = pivoted_cholesky(J->kern, J->d, J->S[t], J->e[t], J->W[t], J->ld, J->perm[t], &J->rank[t],
-                                 J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern));
+                                 thread_ws(J->kern, J->ws, thread));
 }
 
 /* ------------------------------------------------ Householder LQ */
@@ -276,7 +281,7 @@ typedef struct {
 
 static void lq_task(void *arg, size_t t, int thread) {
     lq_job *J = arg;
-    double *ws = J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern);
+    double *ws = thread_ws(J->kern, J->ws, thread);
     size_t e = J->r0 + J->nb2;
     if (t == 0) {
         lq_update(J->kern, J->X, J->r0, e, J->k0, J->nb, J->n, J->ld, J->V, J->T, J->Wt, J->Wt2, ws);
@@ -622,31 +627,32 @@ static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
  * cosine stays under 2^-43 Σd (s), a quarter of what the test allows.  Which
  * tasks run depends only on the test's Gram matrix, never on timing; the
  * test after the sweep decides as always.  Returns the number left out. */
+/* The largest (sum 0) or the sum (sum 1) of m over the pairs of task t's
+ * blocks, a block with itself included (m: lower triangle, nblk x nblk). */
+static double over_pairs(const jac_job *J, size_t t, const double *m, int sum) {
+    size_t nb = J->nblk;
+    double r = 0;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j <= i; j++) {
+            size_t a = J->tk[4 * t + i], b = J->tk[4 * t + j];
+            if (a >= nb || b >= nb) continue;
+            double v = m[(a > b ? a : b) * nb + (a > b ? b : a)];
+            r = sum ? r + v : fmax(r, v);
+        }
+    return r;
+}
+
 static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, const double *bc, double s,
                            unsigned char *sel, keyed *kt) {
-    size_t nb = J->nblk;
-    for (size_t t = 0; t < ntask; t++) {
-        double key = 0;
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j <= i; j++) {
-                size_t a = J->tk[4 * t + i], b = J->tk[4 * t + j];
-                if (a < nb && b < nb) key = fmax(key, bm[(a > b ? a : b) * nb + (a > b ? b : a)]);
-            }
-        kt[t] = (keyed){-key, t};   /* by_norm_desc: -key down, keys up */
-    }
+    for (size_t t = 0; t < ntask; t++)
+        kt[t] = (keyed){-over_pairs(J, t, bm, 0), t};   /* by_norm_desc: -key down, keys up */
     qsort(kt, ntask, sizeof(keyed), by_norm_desc);
     double acc = 0;
     size_t out = 0;
     for (size_t t = 0; t < ntask; t++) sel[t] = 1;
     for (; out < ntask; out++) {
         size_t t = kt[out].i;
-        /* the blocks' own pairs are counted in each of their tasks */
-        double c = 0;
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j <= i; j++) {
-                size_t a = J->tk[4 * t + i], b = J->tk[4 * t + j];
-                if (a < nb && b < nb) c += bc[(a > b ? a : b) * nb + (a > b ? b : a)];
-            }
+        double c = over_pairs(J, t, bc, 1);   /* the blocks' own pairs count in each of their tasks */
         if ((acc + c) * -kt[out].v > 0x1p-43 * s) break;
         acc += c;
         sel[t] = 0;
@@ -1020,7 +1026,7 @@ static void prod_task(void *arg, size_t t, int thread) {
     prod_job *J = arg;
     size_t i0 = t * SY_B, ib = J->r1 - i0 < SY_B ? J->r1 - i0 : SY_B;
     fdd_dgemm_st(J->kern, 1, 0, ib, J->r2, J->d - i0, 0, J->L1 + i0 * J->ld + i0, J->ld, J->T2 + i0 * J->ld, J->ld,
-                 J->G + i0 * J->ldg, J->ldg, 0, J->ws + (size_t)thread * fdd_dgemm_ws_doubles(J->kern));
+                 J->G + i0 * J->ldg, J->ldg, 0, thread_ws(J->kern, J->ws, thread));
 }
 
 /* An even e with max_i |S_ii| · 2^-e in [1/2, 2) (0 for a zero diagonal). */

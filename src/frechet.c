@@ -325,8 +325,8 @@ static void house_lq(fdd_ctx *ctx, double *X, size_t m, size_t n, size_t ld, dou
  * the diagonal blocks carried from the block's last rotation as U_b·A·U_bᵀ
  * (formed afresh at the start of each sweep) — runs one cyclic pass of
  * Jacobi rotations over all its pairs on A (two-sided, accumulating them in
- * U), and if it rotated, writes U·X with the GEMM micro-kernel into the
- * blocks' other buffer (two buffers per row, so nothing is copied back).
+ * U), and if it rotated, overwrites X with U·X by the GEMM micro-kernel
+ * (in place, a column tile at a time).
  * Pairs: JB = 48 measured best at d = 2048 (24: 20% slower, 64: 40% slower;
  * the inner pass grows as the task, the traffic of the products as 1/JB);
  * four blocks of 32 (a 128-vector task) were 9–19% faster than those pairs
@@ -349,8 +349,7 @@ _Static_assert(JB % 8 == 0 && QJB % 8 == 0 && QJB <= JB, "blocks of whole 8-doub
 #define MAX_SWEEPS 40
 
 typedef struct jac_job {
-    double *buf[2];          /* row storage, n x ld each */
-    unsigned char *cur;      /* per block: the buffer holding its rows */
+    double *x;               /* the rows, n x ld */
     double *gram;            /* per block: jb x jb Gram matrix of its rows (stride JB) */
     size_t n, ld, len, nblk, jb;   /* jb: rows per block */
     double tol, floor2, skip2;   /* skip2: a task whose largest cos² is at most this does not rotate */
@@ -367,15 +366,16 @@ typedef struct jac_job {
 } jac_job;
 
 static size_t blk_rows(const jac_job *J, size_t b) { return J->n - b * J->jb < J->jb ? J->n - b * J->jb : J->jb; }
-static double *blk_x(const jac_job *J, size_t b) { return J->buf[J->cur[b]] + b * J->jb * J->ld; }
+static double *blk_x(const jac_job *J, size_t b) { return J->x + b * J->jb * J->ld; }
 
-/* New rows = U·[X_0; ...; X_{nb-1}] from column s on (block b: nr[b] rows at
- * X[b], written to dst[b]).  Each element one fma chain over the w inputs in
- * order, as the GEMM's, by the micro-kernel.  U's rows are packed into
- * MR-row panels [k][MR] (a panel never straddles two blocks); column tiles
- * outside, panels inside, so a tile of X is read into L1 once. */
-static void rotate_rows(const jac_job *J, const double *U, double *const *X, const size_t *nr, size_t nb,
-                        double *const *dst, size_t s, double *pk, double *tile, double *bt) {
+/* [X_0; ...; X_{nb-1}] = U·[X_0; ...] from column s on (block b: nr[b] rows
+ * at X[b]), in place: a column tile is copied out before it is overwritten.
+ * Each element one fma chain over the w inputs in order, as the GEMM's, by
+ * the micro-kernel.  U's rows are packed into MR-row panels [k][MR] (a panel
+ * never straddles two blocks); column tiles outside, panels inside, so a
+ * tile of X is read into L1 once. */
+static void rotate_rows(const jac_job *J, const double *U, double *const *X, const size_t *nr, size_t nb, size_t s,
+                        double *pk, double *tile, double *bt) {
     const fdd_dgemm_kernel *kn = J->kern;
     size_t MR = (size_t)kn->mr, NR = (size_t)kn->nr, ld = J->ld, len = J->len, K = 0;
     size_t gs[4 * (JB / 4 + 2)], gb[4 * (JB / 4 + 2)], ng = 0, off[5];   /* panel: first row, block */
@@ -405,7 +405,7 @@ static void rotate_rows(const jac_job *J, const double *U, double *const *X, con
         }
         for (size_t i = 0; i < ng; i++) {
             size_t g = gs[i], b = gb[i], end = off[b + 1], mr = end - g < MR ? end - g : MR;
-            double *d = dst[b] + (g - off[b]) * ld;
+            double *d = X[b] + (g - off[b]) * ld;
             if (mr == MR && nc == NR) {
                 kn->fn(K, pk + i * K * MR, bt, NR, d + j, ld, 0);
                 continue;
@@ -565,9 +565,7 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
         }
     J->rot[t] = rot;
     if (!rot) return;
-    double *dst[4];
-    for (size_t b = 0; b < nb; b++) dst[b] = J->buf[J->cur[blk[b]] ^ 1] + blk[b] * J->jb * ld;
-    rotate_rows(J, U, X, nr, nb, dst, s, pk, tile, bt);
+    rotate_rows(J, U, X, nr, nb, s, pk, tile, bt);
     /* the blocks' new Gram matrices, (U·A0)_b·U_bᵀ: U·A0 once into A (which
      * the pass left partly stale), then one small product per block */
     fdd_dgemm_st(J->kern, 0, 0, w, w, w, 0, U, w, A0, w, A, w, 0, ws);
@@ -575,10 +573,7 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
         fdd_dgemm_st(J->kern, 0, 1, nr[b], nr[b], w, 0, A + o * w, w, U + o * w, w, J->gram + blk[b] * JB * JB, JB,
                      0, ws);
     }
-    for (size_t b = 0; b < nb; b++) {
-        J->cur[blk[b]] ^= 1;
-        J->lead[blk[b]] = s;
-    }
+    for (size_t b = 0; b < nb; b++) J->lead[blk[b]] = s;
 }
 
 /* Gram matrices of the blocks, fresh (start of a sweep). */
@@ -785,7 +780,7 @@ static size_t *make_schedule(size_t n, size_t *jb, size_t *nblk, size_t *ntask, 
 #define TEST_BELOW 0x1p-7
 
 static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, size_t len, size_t *lead,
-                                 double *ws, double *B1, double *M, double *sum, int *sweeps, fdd_error *err) {
+                                 double *ws, double *M, double *sum, int *sweeps, fdd_error *err) {
     *sum = 0;
     *sweeps = 0;
     if (n == 0) return FDD_OK;
@@ -797,28 +792,26 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     long *rot = tk ? fdd_malloc(ntask * sizeof(long)) : NULL;
     double *cmx = tk ? fdd_malloc(ntask * sizeof(double)) : NULL,
            *gram = tk ? fdd_malloc(nblk * JB * JB * sizeof(double)) : NULL;
-    unsigned char *cur = tk ? fdd_malloc(nblk) : NULL, *sel = tk ? fdd_malloc(ntask) : NULL;
+    unsigned char *sel = tk ? fdd_malloc(ntask) : NULL;
     double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *bm = tk ? fdd_malloc(2 * nblk * nblk * sizeof(double)) : NULL;
     keyed *ord = fdd_malloc(n * sizeof(keyed)), *kt = tk ? fdd_malloc(ntask * sizeof(keyed)) : NULL;
     size_t *inv = fdd_malloc(n * sizeof(size_t));
     fdd_status st = FDD_OK;
-    if (!tk || !step || !rot || !cmx || !gram || !cur || !sel || !tb || !bm || !ord || !kt || !inv) {
+    if (!tk || !step || !rot || !cmx || !gram || !sel || !tb || !bm || !ord || !kt || !inv) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
         goto out;
     }
-    memset(B1, 0, n * ld * sizeof(double));
-    memset(cur, 0, nblk);
     for (size_t b = 0; b < nblk; b++) lead[b] = b * jb;   /* R is triangular */
     double mx = 0;
     for (size_t i = 0; i < n; i++) mx = fmax(mx, norm2(G + i * ld, len));
-    jac_job J = {{G, B1}, cur, gram, n, ld, len, nblk, jb, ROT_TOL, mx * 0x1p-106, 0, kern, lead, tk, NULL, per,
+    jac_job J = {G, gram, n, ld, len, nblk, jb, ROT_TOL, mx * 0x1p-106, 0, kern, lead, tk, NULL, per,
                  step, rot, cmx, tb, tbd};
     int sw, done = 0, tested = 0, selective = 0;
     double sd = 0;   /* Σd at the last test */
     long total_last = 0;
     double seen_last = 0;
     for (sw = 1; sw <= MAX_SWEEPS && !done; sw++) {
-        if (sw > 1) {   /* sorted into M, which becomes buffer 0 */
+        if (sw > 1) {   /* sorted into M, which becomes the rows */
             /* after a failed test, its order and the tasks it chose (a
              * selective sweep that rotated nothing is followed by a full one) */
             if (!tested) sort_order(&J, ord);
@@ -826,10 +819,9 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             J.sel = choose && select_tasks(&J, ntask, bm, bm + nblk * nblk, sd, sel, kt) ? sel : NULL;
             J.skip2 = J.sel || total_last == 0 ? 0 : (TASK_SKIP * seen_last) * (TASK_SKIP * seen_last);
             sort_rows(&J, ord, M);
-            double *t = J.buf[0];
-            J.buf[0] = M;
+            double *t = J.x;
+            J.x = M;
             M = t;
-            memset(cur, 0, nblk);
             for (size_t b = 0; b < nblk; b++) lead[b] = 0;
         }
         fdd_parallel(ctx, gram_task, &J, nblk);
@@ -848,12 +840,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         seen_last = seen;
         tested = 0;
         if (total == 0 || seen < TEST_BELOW || selective) {
-            for (size_t b = 0; b < nblk; b++)   /* every row into buffer 0 */
-                if (cur[b]) {
-                    memcpy(J.buf[0] + b * jb * ld, J.buf[1] + b * jb * ld, blk_rows(&J, b) * ld * sizeof(double));
-                    cur[b] = 0;
-                }
-            if ((st = second_order(ctx, J.buf[0], n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, jb,
+            if ((st = second_order(ctx, J.x, n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, jb,
                                    bm, bm + nblk * nblk, err)))
                 goto out;
             if (total == 0 && !selective && !skipped) done = 1;
@@ -865,9 +852,9 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         st = fdd_fail(err, FDD_E_NUMERIC,
                       "Fréchet distance: Jacobi did not converge in %d sweeps (n = %zu)", MAX_SWEEPS, n);
 out:
-    fdd_free(tk); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram); fdd_free(cur);
+    fdd_free(tk); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram);
     fdd_free(sel); fdd_free(bm); fdd_free(ord); fdd_free(kt); fdd_free(inv);
-    fdd_aligned_free(tb);   /* G, B1 and M are the caller's */
+    fdd_aligned_free(tb);   /* G and M are the caller's */
     return st;
 }
 
@@ -980,7 +967,7 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
     }
     if (st) goto out;
     transpose_lower(Y, m, ld, Lc, lm);   /* R = Lᵀ, the vectors of the Jacobi */
-    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, Y, Z, sum, sweeps, err);
+    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, Z, sum, sweeps, err);
 out:
     fdd_aligned_free(V); fdd_free(T); fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(order); fdd_free(lead);
     return st;

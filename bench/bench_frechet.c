@@ -161,8 +161,9 @@ int main(void) {
             qsort(t, reps, sizeof(double), cmp);
             best = t[reps / 2];
             st = r.sqrt_trace;
-            printf("fdd %s d=%zu threads=2: %.3f s, %.3f CPU s per run (sweeps %d, ranks %d/%d, sqrt_trace %.17g)\n", cases[c].name, d,
-                   best, (cpu_now() - c0) / reps, r.sweeps, r.rank1, r.rank2, r.sqrt_trace);
+            printf("fdd %s d=%zu threads=2: %.3f s, %.3f CPU s per run (sweeps %d, %d of them selective, %d LQ steps, "
+                   "ranks %d/%d, sqrt_trace %.17g)\n", cases[c].name, d, best, (cpu_now() - c0) / reps, r.sweeps,
+                   r.selective_sweeps, r.lq_steps, r.rank1, r.rank2, r.sqrt_trace);
             free(t);
             fdd_ctx_free(ctx);
         }

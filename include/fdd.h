@@ -203,7 +203,11 @@ fdd_status fdd_features_read_npy(const char *path, float **feats, size_t *n, siz
 typedef struct fdd_fd_result {
     double fd, mean_term, trace1, trace2, sqrt_trace;
     int rank1, rank2;        /* numerical ranks of the Cholesky factors */
-    int sweeps;              /* Jacobi sweeps used */
+    /* How the iteration went (docs/reproducibility.md): Jacobi sweeps,
+     * LQ steps of the preconditioner after the first LQ, sweeps that ran
+     * only the tasks a failed stopping test chose, and tasks left unrotated
+     * because their cosines were far below the previous sweep's. */
+    int sweeps, lq_steps, selective_sweeps, skipped_tasks;
 } fdd_fd_result;
 
 fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *s1,

@@ -780,9 +780,8 @@ static size_t *make_schedule(size_t n, size_t *jb, size_t *nblk, size_t *ntask, 
 #define TEST_BELOW 0x1p-7
 
 static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, size_t len, size_t *lead,
-                                 double *ws, double *M, double *sum, int *sweeps, fdd_error *err) {
+                                 double *ws, double *M, double *sum, fdd_fd_result *diag, fdd_error *err) {
     *sum = 0;
-    *sweeps = 0;
     if (n == 0) return FDD_OK;
     size_t jb, nblk, ntask, per, nt = (size_t)fdd_ctx_threads(ctx);
     size_t *tk = make_schedule(n, &jb, &nblk, &ntask, &per);
@@ -836,6 +835,8 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             seen = fmax(seen, cmx[t]);
         }
         selective = J.sel != NULL;
+        diag->selective_sweeps += selective;
+        diag->skipped_tasks += (int)skipped;
         total_last = total;
         seen_last = seen;
         tested = 0;
@@ -847,7 +848,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             tested = 1;
         }
     }
-    *sweeps = sw - 1;
+    diag->sweeps = sw - 1;
     if (!done)
         st = fdd_fail(err, FDD_E_NUMERIC,
                       "Fréchet distance: Jacobi did not converge in %d sweeps (n = %zu)", MAX_SWEEPS, n);
@@ -915,9 +916,9 @@ static int slot_doubles(size_t r, size_t c, size_t *out) {
  * read only before it is written): the same few large blocks serve every
  * stage, since a fresh page costs more than most of the arithmetic on it. */
 static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_t cols, size_t ldx,
-                               double *const slot[3], double *sum, int *sweeps, fdd_error *err) {
+                               double *const slot[3], double *sum, fdd_fd_result *diag, fdd_error *err) {
     *sum = 0;
-    *sweeps = 0;
+    diag->sweeps = diag->lq_steps = diag->selective_sweeps = diag->skipped_tasks = 0;
     if (rows == 0 || cols == 0) return FDD_OK;
     size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD8(n), lm = jac_ld(m);
     double *Y = slot[0], *Z = slot[1], *Lc = slot[2];
@@ -964,10 +965,11 @@ static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_
         Y = Z;
         Z = t;
         house_lq(ctx, Y, m, m, ld, V, T, Wt, ws);
+        diag->lq_steps++;
     }
     if (st) goto out;
     transpose_lower(Y, m, ld, Lc, lm);   /* R = Lᵀ, the vectors of the Jacobi */
-    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, Z, sum, sweeps, err);
+    st = jacobi_nuclear(ctx, Lc, m, lm, m, lead, ws, Z, sum, diag, err);
 out:
     fdd_aligned_free(V); fdd_free(T); fdd_aligned_free(Wt); fdd_aligned_free(ws); fdd_free(order); fdd_free(lead);
     return st;
@@ -1091,7 +1093,7 @@ fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *
     }
     {
         double *const slot[3] = {W, L1, G};
-        st = nuclear_norm(ctx, G, r1, r2, ldg, slot, &out->sqrt_trace, &out->sweeps, err);
+        st = nuclear_norm(ctx, G, r1, r2, ldg, slot, &out->sqrt_trace, out, err);
     }
     out->sqrt_trace = ldexp(out->sqrt_trace, (e1 + e2) / 2);
 done:
@@ -1168,6 +1170,9 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
         out->rank1 = r.rank1;
         out->rank2 = r.rank2;
         out->sweeps = r.sweeps;
+        out->lq_steps = r.lq_steps;
+        out->selective_sweeps = r.selective_sweeps;
+        out->skipped_tasks = r.skipped_tasks;
         finish(out);
         goto done;
     }
@@ -1184,7 +1189,7 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
     if ((st = fdd_dgemm(ctx, 1, 0, n1, n2, d, 0, X1, l1, X2, l2, G, l2, 0, NULL, err))) goto done;
     double nuc;
     double *const slot[3] = {wk1, wk2, G};
-    st = nuclear_norm(ctx, G, n1, n2, l2, slot, &nuc, &out->sweeps, err);
+    st = nuclear_norm(ctx, G, n1, n2, l2, slot, &nuc, out, err);
     out->sqrt_trace = nuc / sqrt((double)(n1 - 1)) / sqrt((double)(n2 - 1));
     out->rank1 = (int)(n1 - 1 < d ? n1 - 1 : d);
     out->rank2 = (int)(n2 - 1 < d ? n2 - 1 : d);

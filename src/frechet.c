@@ -1166,13 +1166,12 @@ fdd_status fdd_frechet_features(fdd_ctx *ctx, size_t d, const float *x1, size_t 
         for (size_t k = 0; k < d * d; k++) { S1[k] /= (double)(n1 - 1); S2[k] /= (double)(n2 - 1); }
         st = fdd_frechet(ctx, d, mu1, S1, mu2, S2, &r, err);
         fdd_aligned_free(S1); fdd_aligned_free(S2);
-        out->sqrt_trace = r.sqrt_trace;
-        out->rank1 = r.rank1;
-        out->rank2 = r.rank2;
-        out->sweeps = r.sweeps;
-        out->lq_steps = r.lq_steps;
-        out->selective_sweeps = r.selective_sweeps;
-        out->skipped_tasks = r.skipped_tasks;
+        /* the trace term and how it went from the covariance route, the
+         * other terms from the features */
+        r.mean_term = out->mean_term;
+        r.trace1 = out->trace1;
+        r.trace2 = out->trace2;
+        *out = r;
         finish(out);
         goto done;
     }

@@ -192,9 +192,9 @@ int main(void) {
         }
         double st = r.sqrt_trace;
         qsort(t, reps, sizeof(double), cmp);
-        printf("fdd %s d=%zu threads=2: %.3f s, %.3f CPU s per run (sweeps %d, %d of them selective, %d LQ steps, "
+        printf("fdd %s d=%zu threads=2: %.3f s, %.3f CPU s per run (sweeps %d, %d passes on the Gram matrix, %d LQ steps, "
                "ranks %d/%d, sqrt_trace %.17g)\n", cases[c].name, d, t[reps / 2], cpu / reps, r.sweeps,
-               r.selective_sweeps, r.lq_steps, r.rank1, r.rank2, st);
+               r.gram_passes, r.lq_steps, r.rank1, r.rank2, st);
         fdd_ctx_free(ctx);
         if (have_scipy) {
             qsort(ts, reps, sizeof(double), cmp);

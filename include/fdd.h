@@ -204,10 +204,11 @@ typedef struct fdd_fd_result {
     double fd, mean_term, trace1, trace2, sqrt_trace;
     int rank1, rank2;        /* numerical ranks of the Cholesky factors */
     /* How the iteration went (docs/reproducibility.md): Jacobi sweeps,
-     * LQ steps of the preconditioner after the first LQ, sweeps that ran
-     * only the tasks a failed stopping test chose, and tasks left unrotated
-     * because their cosines were far below the previous sweep's. */
-    int sweeps, lq_steps, selective_sweeps, skipped_tasks;
+     * LQ steps of the preconditioner after the first LQ, passes over the
+     * hot pairs of the Gram matrix after a failed stopping test, and tasks
+     * left unrotated because their cosines were far below the previous
+     * sweep's. */
+    int sweeps, lq_steps, gram_passes, skipped_tasks;
 } fdd_fd_result;
 
 fdd_status fdd_frechet(fdd_ctx *ctx, size_t d, const double *mu1, const double *s1,

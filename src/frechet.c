@@ -356,7 +356,6 @@ typedef struct jac_job {
     const fdd_dgemm_kernel *kern;
     size_t *lead;
     const size_t *tk;        /* the sweep's tasks, round by round: 4 blocks each (>= nblk: none) */
-    const unsigned char *sel; /* tasks to run (NULL: all) */
     size_t per;              /* tasks per round */
     _Atomic size_t *step;    /* per block: rounds of the sweep done */
     long *rot;               /* rotations per task */
@@ -368,16 +367,17 @@ typedef struct jac_job {
 static size_t blk_rows(const jac_job *J, size_t b) { return J->n - b * J->jb < J->jb ? J->n - b * J->jb : J->jb; }
 static double *blk_x(const jac_job *J, size_t b) { return J->x + b * J->jb * J->ld; }
 
-/* [X_0; ...; X_{nb-1}] = U·[X_0; ...] from column s on (block b: nr[b] rows
- * at X[b]), in place: a column tile is copied out before it is overwritten.
+/* [X_0; ...; X_{nb-1}] = U·[X_0; ...] in columns [s, e) (block b: nr[b]
+ * rows at X[b]), in place: a column tile is copied out before it is
+ * overwritten.
  * Each element one fma chain over the w inputs in order, as the GEMM's, by
  * the micro-kernel.  U's rows are packed into MR-row panels [k][MR] (a panel
  * never straddles two blocks); column tiles outside, panels inside, so a
- * tile of X is read into L1 once. */
+ * tile of X is read into L1 once.  pack = 0: pk already holds U packed. */
 static void rotate_rows(const jac_job *J, const double *U, double *const *X, const size_t *nr, size_t nb, size_t s,
-                        double *pk, double *tile, double *bt) {
+                        size_t e, double *pk, double *tile, double *bt, int pack) {
     const fdd_dgemm_kernel *kn = J->kern;
-    size_t MR = (size_t)kn->mr, NR = (size_t)kn->nr, ld = J->ld, len = J->len, K = 0;
+    size_t MR = (size_t)kn->mr, NR = (size_t)kn->nr, ld = J->ld, len = e, K = 0;
     size_t gs[4 * (JB / 4 + 2)], gb[4 * (JB / 4 + 2)], ng = 0, off[5];   /* panel: first row, block */
     const double *xr[JW];
     for (size_t b = 0; b < nb; b++) {
@@ -387,7 +387,7 @@ static void rotate_rows(const jac_job *J, const double *U, double *const *X, con
         K += nr[b];
     }
     off[nb] = K;
-    for (size_t i = 0; i < ng; i++) {
+    for (size_t i = 0; i < ng && pack; i++) {
         size_t g = gs[i], end = off[gb[i] + 1];
         for (size_t k = 0; k < K; k++)
             for (size_t r = 0; r < MR; r++) pk[(i * K + k) * MR + r] = g + r < end ? U[(g + r) * K + k] : 0.0;
@@ -475,37 +475,15 @@ static void jac_task(void *arg, size_t t, int thread) {
     J->rot[t] = 0;
     J->cmx[t] = 0;
     for (size_t i = 0; i < nb; i++) wait_block(J, blk[i], r);
-    if (nb && (!J->sel || J->sel[t])) jac_task_body(J, t, thread, blk, nb);
+    if (nb) jac_task_body(J, t, thread, blk, nb);
     for (size_t i = 0; i < nb; i++) atomic_store_explicit(&J->step[blk[i]], r + 1, memory_order_release);
 }
 
-static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb) {
-    size_t nr[4], off[4], s = SIZE_MAX, w = 0;
-    double *X[4];
-    for (size_t b = 0; b < nb; b++) {
-        nr[b] = blk_rows(J, blk[b]);
-        off[b] = w;
-        w += nr[b];
-        s = J->lead[blk[b]] < s ? J->lead[blk[b]] : s;
-        X[b] = blk_x(J, blk[b]);
-    }
-    size_t len = J->len, ld = J->ld;
-    double *tb = J->tb + (size_t)thread * J->tbd, *A = tb + TB_A, *U = tb + TB_U, *pk = tb + TB_PK,
-           *tile = tb + TB_TILE, *bt = tb + TB_BT, *A0 = tb + TB_A0, *ws = tb + TB_WS;
-    for (size_t b = 0; b < nb; b++) {
-        const double *gb = J->gram + blk[b] * JB * JB;
-        for (size_t i = 0; i < nr[b]; i++)
-            for (size_t j = 0; j < nr[b]; j++) A[(off[b] + i) * w + off[b] + j] = gb[i * JB + j];
-    }
-    for (size_t a = 0; a < nb; a++)   /* the cross blocks, mirrored */
-        for (size_t b = a + 1; b < nb; b++) {
-            double *C = U;   /* U is not in use yet */
-            row_dots(J->kern, s, len, X[a], nr[a], X[b], nr[b], ld, C, nr[b], tb + TB_ST);
-            for (size_t i = 0; i < nr[a]; i++)
-                for (size_t j = 0; j < nr[b]; j++)
-                    A[(off[a] + i) * w + off[b] + j] = A[(off[b] + j) * w + off[a] + i] = C[i * nr[b] + j];
-        }
-    memcpy(A0, A, w * w * sizeof(double));
+/* One cyclic pass of two-sided rotations over the pairs of A (w x w, the
+ * Gram matrix of w vectors), accumulated in U (w x w, set here).  Returns
+ * the number of rotations, or -1 without rotating when the largest cos² is
+ * at most skip2; *cmx_out: the largest |cos| before the pass. */
+static long inner_pass(const jac_job *J, double *A, double *U, size_t w, double skip2, double *cmx_out) {
     for (size_t i = 0; i < w * w; i++) U[i] = 0;
     for (size_t i = 0; i < w; i++) U[i * w + i] = 1;
     size_t uh[JW];
@@ -522,11 +500,8 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
             double al = A[p * w + p], be = A[q * w + q], ga = A[p * w + q];
             if (al > J->floor2 && be > J->floor2) cmx = fmax(cmx, (ga / al) * (ga / be));
         }
-    J->cmx[t] = sqrt(cmx);
-    if (cmx <= J->skip2) {   /* see TASK_SKIP */
-        J->rot[t] = -1;
-        return;
-    }
+    *cmx_out = sqrt(cmx);
+    if (cmx <= skip2) return -1;
     double th2 = fmax(J->tol * J->tol, INNER_REL * INNER_REL * cmx);
     for (size_t p = 0; p < w; p++)
         for (size_t q = p + 1; q < w; q++) {
@@ -563,9 +538,42 @@ static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t 
             J->kern->rot(h, U + p * w, U + q * w, c, sn);
             rot++;
         }
+    return rot;
+}
+
+static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb) {
+    size_t nr[4], off[4], s = SIZE_MAX, w = 0;
+    double *X[4];
+    for (size_t b = 0; b < nb; b++) {
+        nr[b] = blk_rows(J, blk[b]);
+        off[b] = w;
+        w += nr[b];
+        s = J->lead[blk[b]] < s ? J->lead[blk[b]] : s;
+        X[b] = blk_x(J, blk[b]);
+    }
+    size_t len = J->len, ld = J->ld;
+    double *tb = J->tb + (size_t)thread * J->tbd, *A = tb + TB_A, *U = tb + TB_U, *pk = tb + TB_PK,
+           *tile = tb + TB_TILE, *bt = tb + TB_BT, *A0 = tb + TB_A0, *ws = tb + TB_WS;
+    for (size_t b = 0; b < nb; b++) {
+        const double *gb = J->gram + blk[b] * JB * JB;
+        for (size_t i = 0; i < nr[b]; i++)
+            for (size_t j = 0; j < nr[b]; j++) A[(off[b] + i) * w + off[b] + j] = gb[i * JB + j];
+    }
+    for (size_t a = 0; a < nb; a++)   /* the cross blocks, mirrored */
+        for (size_t b = a + 1; b < nb; b++) {
+            double *C = U;   /* U is not in use yet */
+            row_dots(J->kern, s, len, X[a], nr[a], X[b], nr[b], ld, C, nr[b], tb + TB_ST);
+            for (size_t i = 0; i < nr[a]; i++)
+                for (size_t j = 0; j < nr[b]; j++)
+                    A[(off[a] + i) * w + off[b] + j] = A[(off[b] + j) * w + off[a] + i] = C[i * nr[b] + j];
+        }
+    memcpy(A0, A, w * w * sizeof(double));
+    double cmx;
+    long rot = inner_pass(J, A, U, w, J->skip2, &cmx);
+    J->cmx[t] = cmx;
     J->rot[t] = rot;
-    if (!rot) return;
-    rotate_rows(J, U, X, nr, nb, s, pk, tile, bt);
+    if (rot <= 0) return;   /* skipped (see TASK_SKIP), or nothing to rotate */
+    rotate_rows(J, U, X, nr, nb, s, J->len, pk, tile, bt, 1);
     /* the blocks' new Gram matrices, (U·A0)_b·U_bᵀ: U·A0 once into A (which
      * the pass left partly stale), then one small product per block */
     fdd_dgemm_st(J->kern, 0, 0, w, w, w, 0, U, w, A0, w, A, w, 0, ws);
@@ -610,70 +618,23 @@ static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
         memcpy(dst + i * J->ld, blk_x(J, k[i].i / J->jb) + (k[i].i % J->jb) * J->ld, J->ld * sizeof(double));
 }
 
-/* After a failed stopping test, the tasks of the next sweep that are worth
- * running.  Late in the iteration the large cosines sit in a few block pairs
- * (blocks of close norms): at d = 2048 a sweep after the test has most of
- * its tasks below |cos| 1e-5, which move the sum by less than the test's
- * margin.  The test leaves, for each pair of blocks of the next sweep (bm,
- * bc: lower triangle, nblk x nblk), the largest cosine between their rows
- * and their share of the second-order correction; a task's key is the
- * largest cosine of its blocks' pairs.  Tasks are left out in order of
- * increasing key while the left-out correction times the largest left-out
- * cosine stays under 2^-43 Σd (s), a quarter of what the test allows.  Which
- * tasks run depends only on the test's Gram matrix, never on timing; the
- * test after the sweep decides as always.  Returns the number left out. */
-/* The largest (sum 0) or the sum (sum 1) of m over the pairs of task t's
- * blocks, a block with itself included (m: lower triangle, nblk x nblk). */
-static double over_pairs(const jac_job *J, size_t t, const double *m, int sum) {
-    size_t nb = J->nblk;
-    double r = 0;
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j <= i; j++) {
-            size_t a = J->tk[4 * t + i], b = J->tk[4 * t + j];
-            if (a >= nb || b >= nb) continue;
-            double v = m[(a > b ? a : b) * nb + (a > b ? b : a)];
-            r = sum ? r + v : fmax(r, v);
-        }
-    return r;
-}
-
-static size_t select_tasks(const jac_job *J, size_t ntask, const double *bm, const double *bc, double s,
-                           unsigned char *sel, keyed *kt) {
-    for (size_t t = 0; t < ntask; t++)
-        kt[t] = (keyed){-over_pairs(J, t, bm, 0), t};   /* by_norm_desc: -key down, keys up */
-    qsort(kt, ntask, sizeof(keyed), by_norm_desc);
-    double acc = 0;
-    size_t out = 0;
-    for (size_t t = 0; t < ntask; t++) sel[t] = 1;
-    for (; out < ntask; out++) {
-        size_t t = kt[out].i;
-        double c = over_pairs(J, t, bc, 1);   /* the blocks' own pairs count in each of their tasks */
-        if ((acc + c) * -kt[out].v > 0x1p-43 * s) break;
-        acc += c;
-        sel[t] = 0;
-    }
-    return out;
-}
-
-/* The stopping test.  With d_i the row norms and c_ij the cosines between
- * rows, the second-order expansion of tr((G Gᵀ)^(1/2)) about its diagonal is
+/* The stopping test, on M, the Gram matrix of the rows (lower triangle
+ * read).  With d_i the row norms and c_ij the cosines between rows, the
+ * second-order expansion of tr(M^(1/2)) about its diagonal is
  *     Σσ = Σ d_i − Σ_{i<j} c_ij² d_i d_j / (2 (d_i + d_j)) + O(c³),
- * free of eigenvalue gaps (tr √· is smooth on positive matrices).  M (n x ld
- * scratch) gets the Gram matrix; *sum = Σd − correction; the test passes when
- * correction × max|c| — a bound on the third-order remainder, with a margin
- * of about 10 in the measurements (docs/reproducibility.md) — is below
- * 2^-41 Σd.  Rows under the floor are rounding-level and left out, as in the
- * rotations.  For the next sweep it also leaves the order of the rows by
- * norm (ord; inv: scratch) and, per pair of that sweep's blocks, the largest
- * cosine (bm) and the correction (bc) between them (select_tasks). */
-static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t ld, size_t len, double floor2,
-                               double *M, double *ws, double *sum, double *sdiag, int *pass, keyed *ord, size_t *inv,
-                               size_t nblk, size_t jb, double *bm, double *bc, fdd_error *err) {
-    syrk_lower(ctx, n, len, G, ld, M, ld, ws);
-    double s = 0, c = 0, corr = 0, cmax = 0, *dn = fdd_malloc(2 * n * sizeof(double)), *rn = dn + n;
-    if (!dn) return fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
+ * free of eigenvalue gaps (tr √· is smooth on positive matrices).  *sum =
+ * Σd − correction; the test passes when correction × max|c| — a bound on the
+ * third-order remainder, with a margin of about 10 in the measurements
+ * (docs/reproducibility.md) — is below 2^-41 Σd.  Rows under the floor are
+ * rounding-level and left out, as in the rotations.  It also leaves the
+ * order of the rows by norm (ord, for a next sweep) and, per pair of blocks
+ * of jb consecutive rows, the largest cosine (bm) and the correction (bc)
+ * between them (lower triangles, nblk x nblk; hot_pairs).  dn: 2n scratch. */
+static void gram_test(const double *M, size_t n, size_t ld, double floor2, size_t jb, size_t nblk, double *dn,
+                      double *sum, int *pass, keyed *ord, double *bm, double *bc) {
+    double s = 0, c = 0, corr = 0, cmax = 0, *rn = dn + n;
     for (size_t i = 0; i < n; i++) {
-        double v = sqrt(M[i * ld + i]), t = s + v;   /* Neumaier, index order */
+        double v = sqrt(fmax(M[i * ld + i], 0)), t = s + v;   /* Neumaier, index order */
         c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
         s = t;
         dn[i] = v;
@@ -681,9 +642,7 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
         ord[i] = (keyed){v, i};
     }
     s += c;
-    /* the next sweep's order, and the blocks each row will be in */
     qsort(ord, n, sizeof(keyed), by_norm_desc);
-    for (size_t i = 0; i < n; i++) inv[ord[i].i] = i / jb;
     for (size_t i = 0; i < nblk * nblk; i++) bm[i] = bc[i] = 0;
     for (size_t i = 1; i < n; i++) {
         double mi = M[i * ld + i], di = dn[i], ri = rn[i];
@@ -694,16 +653,218 @@ static fdd_status second_order(fdd_ctx *ctx, const double *G, size_t n, size_t l
             double cs = M[i * ld + j] * ri * rn[j], w = cs * cs * (di * dj / (2 * (di + dj)));
             corr += w;
             cmax = fmax(cmax, fabs(cs));
-            size_t e = inv[i] > inv[j] ? inv[i] * nblk + inv[j] : inv[j] * nblk + inv[i];
+            size_t e = (i / jb) * nblk + j / jb;   /* i >= j: lower triangle */
             bm[e] = fmax(bm[e], fabs(cs));
             bc[e] += w;
         }
     }
-    fdd_free(dn);
-    *sum = s - corr;
-    *sdiag = s;
+    sum[0] = s - corr;
+    sum[1] = s;
     *pass = corr * cmax <= 0x1p-41 * s;
-    return FDD_OK;
+}
+
+/* After a failed test, the pairs of blocks worth rotating.  Late in the
+ * iteration the large cosines sit in a few pairs of blocks of close norms
+ * (d = 2048, after the first test: 140–200 of 2080 pairs), and most pairs
+ * move the sum by less than the test's margin.  Pairs (a block with itself
+ * included) are left out in order of increasing largest cosine while the
+ * left-out correction times the largest left-out cosine stays under 2^-43
+ * Σd (s), a quarter of what the test allows; the rest go to hot as a·nblk +
+ * b (a >= b), in index order.  Depends only on the test's Gram matrix.
+ * Returns their number; kp: scratch for nblk (nblk + 1) / 2. */
+static size_t hot_pairs(const double *bm, const double *bc, size_t nblk, double s, keyed *kp, size_t *hot) {
+    size_t np = 0;
+    for (size_t a = 0; a < nblk; a++)
+        for (size_t b = 0; b <= a; b++) kp[np++] = (keyed){-bm[a * nblk + b], a * nblk + b};
+    qsort(kp, np, sizeof(keyed), by_norm_desc);   /* -key down: keys up */
+    double acc = 0;
+    size_t out = 0;
+    for (; out < np; out++) {
+        double c = bc[kp[out].i];
+        if ((acc + c) * -kp[out].v > 0x1p-43 * s) break;
+        acc += c;
+    }
+    for (size_t k = out; k < np; k++) hot[k - out] = kp[k].i;
+    size_t nh = np - out;
+    for (size_t i = 1; i < nh; i++)   /* index order (insertion sort: few) */
+        for (size_t j = i; j > 0 && hot[j - 1] > hot[j]; j--) {
+            size_t t = hot[j];
+            hot[j] = hot[j - 1];
+            hot[j - 1] = t;
+        }
+    return nh;
+}
+
+/* M's upper triangle from its lower one, in 32 x 32 tiles. */
+static void mirror_lower(double *M, size_t n, size_t ld) {
+    for (size_t i0 = 0; i0 < n; i0 += 32)
+        for (size_t j0 = 0; j0 <= i0; j0 += 32)
+            for (size_t i = i0; i < n && i < i0 + 32; i++)
+                for (size_t j = j0; j < i && j < j0 + 32; j++) M[j * ld + i] = M[i * ld + j];
+}
+
+/* One pair of blocks in hand: its blocks (ascending), their rows, and
+ * the pass's rotation U (w x w), packed for the micro-kernel; A0: the
+ * pair's block of H before the pass; A: scratch. */
+typedef struct {
+    size_t blk[2], nb, nr[2], w;
+    long rot;
+    double *A, *A0, *U, *pk;
+} gram_pair;
+
+typedef struct {
+    const jac_job *J;
+    double *H;
+    const size_t *hot;       /* the pairs, in the order they go */
+    size_t nhot, nthr, nchunk;
+    _Atomic unsigned count, gen;   /* the barrier */
+    _Atomic size_t *chunk;   /* per pair: the next column chunk to take */
+    _Atomic size_t ready;    /* pairs whose pass is done (task 0) */
+    gram_pair slot[2];       /* pair h in slot[h % 2] */
+    long total;
+} gram_job;
+
+#define GRAM_CHUNK 4   /* micro-kernel tiles of columns per chunk */
+#define GRAM_SLOT (3 * JW * JW + (JW + 32) * JW)   /* doubles: A, A0, U, packed U */
+
+/* All nthr tasks meet here (they run at once: one per thread). */
+static void gram_barrier(gram_job *G) {
+    unsigned g = atomic_load(&G->gen);
+    if (atomic_fetch_add(&G->count, 1) + 1 == G->nthr) {
+        atomic_store(&G->count, 0);
+        atomic_fetch_add(&G->gen, 1);
+    } else
+        for (unsigned spins = 0; atomic_load(&G->gen) == g; spins++)
+            if (spins > 64) sched_yield();
+}
+
+static int gram_disjoint(const gram_job *G, size_t h, size_t k) {
+    size_t nblk = G->J->nblk, a = G->hot[h] / nblk, b = G->hot[h] % nblk, c = G->hot[k] / nblk,
+           d = G->hot[k] % nblk;
+    return a != c && a != d && b != c && b != d;
+}
+
+/* Pair h's block of H, and one pass of rotations on it (task 0). */
+static void gram_prep(gram_job *G, size_t h, double *ws) {
+    const jac_job *J = G->J;
+    gram_pair *P = &G->slot[h % 2];
+    size_t ld = J->ld, jb = J->jb, nblk = J->nblk, a = G->hot[h] / nblk, b = G->hot[h] % nblk, w = 0, off[2];
+    (void)ws;
+    P->blk[0] = b;
+    P->blk[1] = a;
+    P->nb = a == b ? 1 : 2;
+    for (size_t i = 0; i < P->nb; i++) {
+        P->nr[i] = blk_rows(J, P->blk[i]);
+        off[i] = w;
+        w += P->nr[i];
+    }
+    P->w = w;
+    for (size_t i = 0; i < P->nb; i++)
+        for (size_t j = 0; j < P->nb; j++)
+            for (size_t r = 0; r < P->nr[i]; r++)
+                memcpy(P->A + (off[i] + r) * w + off[j], G->H + (P->blk[i] * jb + r) * ld + P->blk[j] * jb,
+                       P->nr[j] * sizeof(double));
+    memcpy(P->A0, P->A, w * w * sizeof(double));
+    double cmx;
+    P->rot = inner_pass(J, P->A, P->U, w, 0, &cmx);
+    if (P->rot > 0) {
+        double *X[2] = {G->H + P->blk[0] * jb * ld, G->H + P->blk[P->nb - 1] * jb * ld};
+        rotate_rows(J, P->U, X, P->nr, P->nb, 0, 0, P->pk, NULL, NULL, 1);   /* packs only */
+        G->total += P->rot;
+    }
+}
+
+/* The pair's own block: (U·A0)·Uᵀ, its lower triangle on both sides. */
+static void gram_own_block(gram_job *G, size_t h, double *ws) {
+    const jac_job *J = G->J;
+    gram_pair *P = &G->slot[h % 2];
+    size_t w = P->w, ld = J->ld, jb = J->jb;
+    fdd_dgemm_st(J->kern, 0, 0, w, w, w, 0, P->U, w, P->A0, w, P->A, w, 0, ws);
+    fdd_dgemm_st(J->kern, 0, 1, w, w, w, 0, P->A, w, P->U, w, P->A0, w, 0, ws);
+    for (size_t i = 0, oi = 0; i < P->nb; oi += P->nr[i], i++)
+        for (size_t r = 0; r < P->nr[i]; r++)
+            for (size_t j = 0, oj = 0; j < P->nb; oj += P->nr[j], j++)
+                for (size_t c = 0; c < P->nr[j]; c++) {
+                    size_t p = oi + r, q = oj + c;
+                    G->H[(P->blk[i] * jb + r) * ld + P->blk[j] * jb + c] = p >= q ? P->A0[p * w + q] : P->A0[q * w + p];
+                }
+}
+
+/* Column chunk c of pair h: the pair's rows there, U·rows; then the same
+ * columns of the pair in every other row, by symmetry. */
+static void gram_chunk(gram_job *G, size_t h, size_t c, double *tile, double *bt) {
+    const jac_job *J = G->J;
+    const gram_pair *P = &G->slot[h % 2];
+    size_t ld = J->ld, n = J->n, jb = J->jb, NR = (size_t)J->kern->nr, j0 = c * GRAM_CHUNK * NR,
+           j1 = j0 + GRAM_CHUNK * NR < n ? j0 + GRAM_CHUNK * NR : n;
+    double *X[2];
+    for (size_t i = 0; i < P->nb; i++) X[i] = G->H + P->blk[i] * jb * ld;
+    rotate_rows(J, P->U, X, P->nr, P->nb, j0, j1, P->pk, tile, bt, 0);
+    for (size_t i = 0; i < P->nb; i++)
+        for (size_t k = j0; k < j1; k++) {
+            if (k / jb == P->blk[0] || k / jb == P->blk[1]) continue;
+            double *dst = G->H + k * ld + P->blk[i] * jb;
+            for (size_t r = 0; r < P->nr[i]; r++) dst[r] = X[i][r * ld + k];
+        }
+}
+
+/* Task t of nthr, one per thread.  Pair h's columns are taken in chunks by
+ * every task; task 0 first prepares pair h + 1 when it shares no block with
+ * pair h (then nothing it reads is being written), and after the chunks
+ * (a barrier) writes pair h's own block and, if not done yet, prepares
+ * pair h + 1.  A task starts on pair h + 1's chunks once it is ready. */
+static void gram_task2(void *arg, size_t t, int thread) {
+    gram_job *G = arg;
+    const jac_job *J = G->J;
+    double *tb = J->tb + (size_t)thread * J->tbd, *tile = tb + TB_TILE, *bt = tb + TB_BT, *ws = tb + TB_WS;
+    if (t == 0 && G->nhot) {
+        gram_prep(G, 0, ws);
+        atomic_store(&G->ready, 1);
+    }
+    for (size_t h = 0; h < G->nhot; h++) {
+        while (atomic_load(&G->ready) <= h) sched_yield();
+        int ahead = t == 0 && h + 1 < G->nhot && gram_disjoint(G, h, h + 1);
+        if (ahead) gram_prep(G, h + 1, ws);
+        if (G->slot[h % 2].rot > 0)
+            for (size_t c; (c = atomic_fetch_add(&G->chunk[h], 1)) < G->nchunk;) gram_chunk(G, h, c, tile, bt);
+        gram_barrier(G);
+        if (t == 0) {
+            if (G->slot[h % 2].rot > 0) gram_own_block(G, h, ws);
+            if (!ahead && h + 1 < G->nhot) gram_prep(G, h + 1, ws);
+            atomic_store(&G->ready, h + 2);
+        }
+    }
+}
+
+/* The end of the iteration, on the Gram matrix H (n x n, full) instead of
+ * the rows.  Once a failed test finds the large cosines in a few pairs of
+ * blocks, another sweep over the rows would spend most of its time on the
+ * other pairs, and a new Gram matrix for the test after it.  Here each hot
+ * pair of blocks (hot_pairs, in index order) gets one pass of the same
+ * rotations on its part of H (inner_pass), applied to H from both sides:
+ * H's rows of the pair = U·rows by the micro-kernel, the columns copied
+ * from the rows, the pair's own block U·H·Uᵀ (symmetrised from its lower
+ * triangle).  The test then reads H again, at O(n²).  The eigenvalues of H
+ * are the σ²: the sum and the test are as on the rows' Gram matrix.  The
+ * pairs go in a fixed order; the threads share each pair's columns (one
+ * fdd_parallel for the pass, a barrier per step), and each element is the
+ * micro-kernel's one chain, so the split changes no bit.  Returns the number
+ * of rotations. */
+static long gram_pass(fdd_ctx *ctx, const jac_job *J, double *H, const size_t *hot, size_t nhot, double *buf,
+                      _Atomic size_t *chunk) {
+    size_t NR = (size_t)J->kern->nr;
+    gram_job G = {.J = J, .H = H, .hot = hot, .nhot = nhot, .nthr = (size_t)fdd_ctx_threads(ctx),
+                  .nchunk = (J->n + GRAM_CHUNK * NR - 1) / (GRAM_CHUNK * NR), .chunk = chunk};
+    atomic_init(&G.count, 0);
+    atomic_init(&G.gen, 0);
+    atomic_init(&G.ready, 0);
+    for (size_t h = 0; h < nhot; h++) atomic_init(&chunk[h], 0);
+    for (int i = 0; i < 2; i++) {
+        double *b = buf + (size_t)i * GRAM_SLOT;
+        G.slot[i] = (gram_pair){.A = b, .A0 = b + JW * JW, .U = b + 2 * JW * JW, .pk = b + 3 * JW * JW};
+    }
+    fdd_parallel(ctx, gram_task2, &G, G.nthr);
+    return G.total;
 }
 
 /* The sweep's schedule: 4 blocks per task (an index >= *nblk: none), the
@@ -786,37 +947,45 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     size_t jb, nblk, ntask, per, nt = (size_t)fdd_ctx_threads(ctx);
     size_t *tk = make_schedule(n, &jb, &nblk, &ntask, &per);
     const fdd_dgemm_kernel *kern = fdd_dgemm_kernel_for(fdd_ctx_isa(ctx));
-    size_t tbd = (TB_WS + fdd_dgemm_ws_doubles(kern) + 7) & ~(size_t)7;
+    size_t tbd = (TB_WS + fdd_dgemm_ws_doubles(kern) + 7) & ~(size_t)7, np = nblk * (nblk + 1) / 2;
     _Atomic size_t *step = tk ? fdd_malloc(nblk * sizeof(*step)) : NULL;
     long *rot = tk ? fdd_malloc(ntask * sizeof(long)) : NULL;
     double *cmx = tk ? fdd_malloc(ntask * sizeof(double)) : NULL,
            *gram = tk ? fdd_malloc(nblk * JB * JB * sizeof(double)) : NULL;
-    unsigned char *sel = tk ? fdd_malloc(ntask) : NULL;
     double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *bm = tk ? fdd_malloc(2 * nblk * nblk * sizeof(double)) : NULL;
-    keyed *ord = fdd_malloc(n * sizeof(keyed)), *kt = tk ? fdd_malloc(ntask * sizeof(keyed)) : NULL;
-    size_t *inv = fdd_malloc(n * sizeof(size_t));
+    keyed *ord = fdd_malloc(n * sizeof(keyed)), *kp = tk ? fdd_malloc(np * sizeof(keyed)) : NULL;
+    size_t *hot = tk ? fdd_malloc(np * sizeof(size_t)) : NULL;
+    double *dn = fdd_malloc(2 * n * sizeof(double)), *gbuf = fdd_aligned_alloc(2 * GRAM_SLOT * sizeof(double));
+    _Atomic size_t *chunk = tk ? fdd_malloc(np * sizeof(*chunk)) : NULL;
     fdd_status st = FDD_OK;
-    if (!tk || !step || !rot || !cmx || !gram || !sel || !tb || !bm || !ord || !kt || !inv) {
+    if (!tk || !step || !rot || !cmx || !gram || !tb || !bm || !ord || !kp || !hot || !dn || !gbuf || !chunk) {
         st = fdd_fail(err, FDD_E_NOMEM, "Fréchet distance: out of memory");
         goto out;
     }
     for (size_t b = 0; b < nblk; b++) lead[b] = b * jb;   /* R is triangular */
     double mx = 0;
     for (size_t i = 0; i < n; i++) mx = fmax(mx, norm2(G + i * ld, len));
-    jac_job J = {G, gram, n, ld, len, nblk, jb, ROT_TOL, mx * 0x1p-106, 0, kern, lead, tk, NULL, per,
+    jac_job J = {G, gram, n, ld, len, nblk, jb, ROT_TOL, mx * 0x1p-106, 0, kern, lead, tk, per,
                  step, rot, cmx, tb, tbd};
-    int sw, done = 0, tested = 0, selective = 0;
-    double sd = 0;   /* Σd at the last test */
+    int it, done = 0, tested = 0, on_gram = 0;
+    double sd[2] = {0, 0};   /* the last test's Σd − correction, Σd */
+    size_t nhot = 0;
     long total_last = 0;
     double seen_last = 0;
-    for (sw = 1; sw <= MAX_SWEEPS && !done; sw++) {
-        if (sw > 1) {   /* sorted into M, which becomes the rows */
-            /* after a failed test, its order and the tasks it chose (a
-             * selective sweep that rotated nothing is followed by a full one) */
+    /* Sweeps over the rows until a test fails with few hot pairs of blocks,
+     * then passes over the Gram matrix (gram_pass); MAX_SWEEPS in all. */
+    for (it = 1; it <= MAX_SWEEPS && !done; it++) {
+        if (on_gram) {
+            long r = gram_pass(ctx, &J, M, hot, nhot, gbuf, chunk);
+            diag->gram_passes++;
+            gram_test(M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
+            if (r == 0) done = 1;   /* nothing above ROT_TOL in the hot pairs: the rest is below the margin */
+            if (!done) nhot = hot_pairs(bm, bm + nblk * nblk, nblk, sd[1], kp, hot);
+            continue;
+        }
+        if (it > 1) {   /* sorted into M, which becomes the rows; after a test, in its order */
             if (!tested) sort_order(&J, ord);
-            int choose = tested && !(selective && total_last == 0);
-            J.sel = choose && select_tasks(&J, ntask, bm, bm + nblk * nblk, sd, sel, kt) ? sel : NULL;
-            J.skip2 = J.sel || total_last == 0 ? 0 : (TASK_SKIP * seen_last) * (TASK_SKIP * seen_last);
+            J.skip2 = total_last == 0 ? 0 : (TASK_SKIP * seen_last) * (TASK_SKIP * seen_last);
             sort_rows(&J, ord, M);
             double *t = J.x;
             J.x = M;
@@ -834,28 +1003,31 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             else total += rot[t];
             seen = fmax(seen, cmx[t]);
         }
-        selective = J.sel != NULL;
-        diag->selective_sweeps += selective;
+        diag->sweeps++;
         diag->skipped_tasks += (int)skipped;
         total_last = total;
         seen_last = seen;
         tested = 0;
-        if (total == 0 || seen < TEST_BELOW || selective) {
-            if ((st = second_order(ctx, J.x, n, ld, len, J.floor2, M, ws, sum, &sd, &done, ord, inv, nblk, jb,
-                                   bm, bm + nblk * nblk, err)))
-                goto out;
-            if (total == 0 && !selective && !skipped) done = 1;
+        if (total == 0 || seen < TEST_BELOW) {
+            syrk_lower(ctx, n, len, J.x, ld, M, ld, ws);
+            gram_test(M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
+            if (total == 0 && !skipped) done = 1;
             tested = 1;
+            /* few hot pairs: the rest on the Gram matrix, which the test has */
+            if (!done && (nhot = hot_pairs(bm, bm + nblk * nblk, nblk, sd[1], kp, hot)) <= np / 4) {
+                mirror_lower(M, n, ld);
+                on_gram = 1;
+            }
         }
     }
-    diag->sweeps = sw - 1;
+    *sum = sd[0];
     if (!done)
         st = fdd_fail(err, FDD_E_NUMERIC,
                       "Fréchet distance: Jacobi did not converge in %d sweeps (n = %zu)", MAX_SWEEPS, n);
 out:
     fdd_free(tk); fdd_free((void *)step); fdd_free(rot); fdd_free(cmx); fdd_free(gram);
-    fdd_free(sel); fdd_free(bm); fdd_free(ord); fdd_free(kt); fdd_free(inv);
-    fdd_aligned_free(tb);   /* G and M are the caller's */
+    fdd_free(bm); fdd_free(ord); fdd_free(kp); fdd_free(hot); fdd_free(dn); fdd_free((void *)chunk);
+    fdd_aligned_free(tb); fdd_aligned_free(gbuf);   /* G and M are the caller's */
     return st;
 }
 
@@ -918,7 +1090,7 @@ static int slot_doubles(size_t r, size_t c, size_t *out) {
 static fdd_status nuclear_norm(fdd_ctx *ctx, const double *X, size_t rows, size_t cols, size_t ldx,
                                double *const slot[3], double *sum, fdd_fd_result *diag, fdd_error *err) {
     *sum = 0;
-    diag->sweeps = diag->lq_steps = diag->selective_sweeps = diag->skipped_tasks = 0;
+    diag->sweeps = diag->lq_steps = diag->gram_passes = diag->skipped_tasks = 0;
     if (rows == 0 || cols == 0) return FDD_OK;
     size_t m = rows < cols ? rows : cols, n = rows < cols ? cols : rows, ld = PAD8(n), lm = jac_ld(m);
     double *Y = slot[0], *Z = slot[1], *Lc = slot[2];

@@ -270,11 +270,12 @@ static void test_threads_identical(void) {
 /* Graded pairs (columns as 1/sqrt(k)) whose iteration takes all its paths,
  * at d = 512 (16 blocks, every point of AG(2, 4)) and d = 700 (22 blocks on
  * AG(3, 4), 42 points empty): LQ steps, tasks skipped as far below the
- * previous sweep, a selective sweep after a failed stopping test, and tasks
- * of neighbouring rounds overlapping in time.  The result's counters show
- * that the paths were taken (which seed takes the selective sweep changes
- * with the iteration: the check fails rather than losing coverage).  Same
- * bits for 1, 2 and 3 threads and on every ISA. */
+ * previous sweep, passes over the Gram matrix after a failed stopping test
+ * (the threads sharing each pair's columns), and tasks of neighbouring
+ * rounds overlapping in time.  The result's counters show that the paths
+ * were taken (which seed takes which path changes with the iteration: the
+ * check fails rather than losing coverage).  Same bits for 1, 2 and 3
+ * threads and on every ISA. */
 static void paths_identical(size_t d, uint64_t seed) {
     double *x = malloc(d * d * sizeof(double)), *s1 = calloc(d * d, sizeof(double)),
            *s2 = calloc(d * d, sizeof(double)), *mu = calloc(d, sizeof(double));
@@ -306,17 +307,17 @@ static void paths_identical(size_t d, uint64_t seed) {
                   r.sqrt_trace, ref.sqrt_trace);
     }
     /* the paths this test is meant to cover were taken */
-    CHECK(ref.rank1 == (int)d && ref.sweeps > 2 && ref.lq_steps >= 1 && ref.selective_sweeps >= 1 &&
+    CHECK(ref.rank1 == (int)d && ref.sweeps > 2 && ref.lq_steps >= 1 && ref.gram_passes >= 1 &&
               ref.skipped_tasks >= 1,
-          "rank %d, %d sweeps, %d LQ steps, %d selective, %d tasks skipped", ref.rank1, ref.sweeps, ref.lq_steps,
-          ref.selective_sweeps, ref.skipped_tasks);
-    fprintf(stderr, "  paths d=%zu: %d sweeps (%d selective), %d LQ steps, %d tasks skipped\n", d, ref.sweeps,
-            ref.selective_sweeps, ref.lq_steps, ref.skipped_tasks);
+          "rank %d, %d sweeps, %d LQ steps, %d Gram passes, %d tasks skipped", ref.rank1, ref.sweeps, ref.lq_steps,
+          ref.gram_passes, ref.skipped_tasks);
+    fprintf(stderr, "  paths d=%zu: %d sweeps, %d Gram passes, %d LQ steps, %d tasks skipped\n", d, ref.sweeps,
+            ref.gram_passes, ref.lq_steps, ref.skipped_tasks);
     free(x); free(s1); free(s2); free(mu);
 }
 static void test_paths_identical(void) {
     paths_identical(512, 3);
-    paths_identical(700, 8);
+    paths_identical(700, 14);
 }
 
 /* "<name> stored sqrt_trace V fd V" / "<name> features sqrt_trace V" */

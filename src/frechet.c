@@ -340,8 +340,7 @@ _Static_assert(JB % 8 == 0 && QJB % 8 == 0 && QJB <= JB, "blocks of whole 8-doub
 #define JW (2 * JB > 4 * QJB ? 2 * JB : 4 * QJB)   /* most vectors in a task */
 #define INNER_REL 0x1p-7   /* see jac_task_body */
 /* A task whose largest cosine is below TASK_SKIP times the largest of the
- * previous sweep does not rotate (after a sweep that rotated, and not in a
- * selective sweep): late in the iteration, and early on graded spectra, most
+ * previous sweep does not rotate (after a sweep that rotated): late in the iteration, and early on graded spectra, most
  * block pairs are that far below the rest and their rotations would be
  * undone at first order (d = 2048: about 10% less time; the stopping test
  * decides convergence as always). */
@@ -424,12 +423,21 @@ static void rotate_rows(const jac_job *J, const double *U, double *const *X, con
 #define DOT_KC 256
 #define DOT_ST ((JB / 4) * (JB / 4) * 128)
 
+/* gram_pass: third blocks per chunk; the panel's row stride (an odd number
+ * of cache lines); per pair in hand, doubles for A, A0, U, U packed and Uᵀ
+ * padded to whole NR panels */
+#define GRAM_CB 4
+#define GRAM_LDZ (GRAM_CB * JB + 8)
+#define GRAM_SLOT (3 * JW * JW + (JW + 32) * JW + JW * (JW + 24))
+
 /* A thread's scratch (doubles): the Gram matrix A and its copy A0, the
  * rotation U, U packed for the kernel, an MR x NR edge tile (MR <= 8, NR <=
- * 24 on every ISA), an edge panel of X, the dot chains, GEMM workspace. */
+ * 24 on every ISA), an edge panel of X, the dot chains, gram_pass's panel,
+ * GEMM workspace. */
 enum {
     TB_A = 0, TB_U = TB_A + JW * JW, TB_A0 = TB_U + JW * JW, TB_PK = TB_A0 + JW * JW,
-    TB_TILE = TB_PK + (JW + 32) * JW, TB_BT = TB_TILE + 8 * 24, TB_ST = TB_BT + JW * 24, TB_WS = TB_ST + DOT_ST
+    TB_TILE = TB_PK + (JW + 32) * JW, TB_BT = TB_TILE + 8 * 24, TB_ST = TB_BT + JW * 24, TB_Z = TB_ST + DOT_ST,
+    TB_WS = TB_Z + JW * GRAM_LDZ
 };
 static void row_dots(const fdd_dgemm_kernel *kn, size_t s, size_t len, const double *a, size_t na,
                      const double *b, size_t nb, size_t ld, double *c, size_t ldc, double *st) {
@@ -664,13 +672,12 @@ static void gram_test(const double *M, size_t n, size_t ld, double floor2, size_
 }
 
 /* After a failed test, the pairs of blocks worth rotating.  Late in the
- * iteration the large cosines sit in a few pairs of blocks of close norms
- * (d = 2048, after the first test: 140–200 of 2080 pairs), and most pairs
- * move the sum by less than the test's margin.  Pairs (a block with itself
- * included) are left out in order of increasing largest cosine while the
- * left-out correction times the largest left-out cosine stays under 2^-43
- * Σd (s), a quarter of what the test allows; the rest go to hot as a·nblk +
- * b (a >= b), in index order.  Depends only on the test's Gram matrix.
+ * iteration the large cosines sit in a few pairs of blocks of close norms,
+ * and most pairs move the sum by less than the test's margin.  Pairs (a
+ * block with itself included) are left out in order of increasing largest
+ * cosine while the left-out correction times the largest left-out cosine
+ * stays under 2^-43 Σd (s), a quarter of what the test allows; the rest go
+ * to hot as a·nblk + b (a >= b).  Depends only on the test's Gram matrix.
  * Returns their number; kp: scratch for nblk (nblk + 1) / 2. */
 static size_t hot_pairs(const double *bm, const double *bc, size_t nblk, double s, keyed *kp, size_t *hot) {
     size_t np = 0;
@@ -685,47 +692,50 @@ static size_t hot_pairs(const double *bm, const double *bc, size_t nblk, double 
         acc += c;
     }
     for (size_t k = out; k < np; k++) hot[k - out] = kp[k].i;
-    size_t nh = np - out;
-    for (size_t i = 1; i < nh; i++)   /* index order (insertion sort: few) */
-        for (size_t j = i; j > 0 && hot[j - 1] > hot[j]; j--) {
-            size_t t = hot[j];
-            hot[j] = hot[j - 1];
-            hot[j - 1] = t;
-        }
-    return nh;
+    return np - out;
 }
 
-/* M's upper triangle from its lower one, in 32 x 32 tiles. */
-static void mirror_lower(double *M, size_t n, size_t ld) {
-    for (size_t i0 = 0; i0 < n; i0 += 32)
-        for (size_t j0 = 0; j0 <= i0; j0 += 32)
-            for (size_t i = i0; i < n && i < i0 + 32; i++)
-                for (size_t j = j0; j < i && j < j0 + 32; j++) M[j * ld + i] = M[i * ld + j];
-}
+/* The end of the iteration, on the Gram matrix H of the rows (n x n, lower
+ * triangle by blocks: block (x, k), x >= k, at rows x, columns k; the
+ * diagonal blocks whole) instead of on the rows.  Once a failed test finds
+ * the large cosines in few pairs of blocks, another sweep over the rows
+ * would spend most of its time on the other pairs, and a new Gram matrix
+ * for the test after it.  Here each hot pair of blocks gets one pass of the
+ * same rotations on its part of H (inner_pass), applied to H from both
+ * sides: for every third block k, the pair's blocks of column k stacked,
+ * [H_bk; H_ak] = U·[H_bk; H_ak] by the micro-kernel (gram_chunk), and the
+ * pair's own block U·H·Uᵀ.  Each element of the pair's rows and columns is
+ * read and written once: 2·(2·32)²·n flops a pair, against about as much
+ * per pair of a sweep plus its dot products, but only for the hot pairs
+ * and with no new Gram matrix.  The test then reads H again, at O(n²).
+ * The eigenvalues of H are the σ²: the sum and the test are as on the
+ * rows' Gram matrix, and rotations of a scaled-diagonally dominant H keep
+ * the small eigenvalues' relative accuracy (Demmel–Veselić), as those of
+ * the rows do.  Measured at d = 2048, in one process: the first test
+ * after the third sweep (826–955 hot pairs, then 290–320, then 40–60) took
+ * 5–8% less time than testing after the fifth (two more sweeps, then one
+ * pass over 140–200 pairs). */
 
-/* One pair of blocks in hand: its blocks (ascending), their rows, and
- * the pass's rotation U (w x w), packed for the micro-kernel; A0: the
- * pair's block of H before the pass; A: scratch. */
+/* The pair in hand: its blocks (ascending), their rows, the pass's U (w x
+ * w) packed for the micro-kernel; A0: the pair's block of H before the
+ * pass; A: scratch. */
 typedef struct {
-    size_t blk[2], nb, nr[2], w;
+    size_t blk[2], nb, nr[2], w, ldu, nc[3];   /* nc: chunks left of b, between b and a, below a */
     long rot;
-    double *A, *A0, *U, *pk;
+    double *A, *A0, *U, *pk, *UT;
 } gram_pair;
 
 typedef struct {
     const jac_job *J;
     double *H;
     const size_t *hot;       /* the pairs, in the order they go */
-    size_t nhot, nthr, nchunk;
+    size_t nhot, nthr;
     _Atomic unsigned count, gen;   /* the barrier */
-    _Atomic size_t *chunk;   /* per pair: the next column chunk to take */
-    _Atomic size_t ready;    /* pairs whose pass is done (task 0) */
+    _Atomic size_t *chunk;   /* per pair: the next chunk of third blocks to take */
+    _Atomic size_t ready;    /* pairs prepared (task 0) */
     gram_pair slot[2];       /* pair h in slot[h % 2] */
     long total;
 } gram_job;
-
-#define GRAM_CHUNK 4   /* micro-kernel tiles of columns per chunk */
-#define GRAM_SLOT (3 * JW * JW + (JW + 32) * JW)   /* doubles: A, A0, U, packed U */
 
 /* All nthr tasks meet here (they run at once: one per thread). */
 static void gram_barrier(gram_job *G) {
@@ -744,12 +754,25 @@ static int gram_disjoint(const gram_job *G, size_t h, size_t k) {
     return a != c && a != d && b != c && b != d;
 }
 
+/* Block (x, k) of the full H, from the lower triangle: a pointer and the
+ * strides of its rows and columns. */
+static const double *gram_block(const jac_job *J, const double *H, size_t x, size_t k, size_t *rs, size_t *cs) {
+    size_t ld = J->ld, jb = J->jb;
+    if (x >= k) {
+        *rs = ld;
+        *cs = 1;
+        return H + x * jb * ld + k * jb;
+    }
+    *rs = 1;
+    *cs = ld;
+    return H + k * jb * ld + x * jb;
+}
+
 /* Pair h's block of H, and one pass of rotations on it (task 0). */
-static void gram_prep(gram_job *G, size_t h, double *ws) {
+static void gram_prep(gram_job *G, size_t h) {
     const jac_job *J = G->J;
     gram_pair *P = &G->slot[h % 2];
-    size_t ld = J->ld, jb = J->jb, nblk = J->nblk, a = G->hot[h] / nblk, b = G->hot[h] % nblk, w = 0, off[2];
-    (void)ws;
+    size_t nblk = J->nblk, a = G->hot[h] / nblk, b = G->hot[h] % nblk, w = 0, off[2];
     P->blk[0] = b;
     P->blk[1] = a;
     P->nb = a == b ? 1 : 2;
@@ -760,21 +783,30 @@ static void gram_prep(gram_job *G, size_t h, double *ws) {
     }
     P->w = w;
     for (size_t i = 0; i < P->nb; i++)
-        for (size_t j = 0; j < P->nb; j++)
+        for (size_t j = 0; j < P->nb; j++) {
+            size_t rs, cs;
+            const double *B = gram_block(J, G->H, P->blk[i], P->blk[j], &rs, &cs);
             for (size_t r = 0; r < P->nr[i]; r++)
-                memcpy(P->A + (off[i] + r) * w + off[j], G->H + (P->blk[i] * jb + r) * ld + P->blk[j] * jb,
-                       P->nr[j] * sizeof(double));
+                for (size_t c = 0; c < P->nr[j]; c++) P->A[(off[i] + r) * w + off[j] + c] = B[r * rs + c * cs];
+        }
     memcpy(P->A0, P->A, w * w * sizeof(double));
     double cmx;
     P->rot = inner_pass(J, P->A, P->U, w, 0, &cmx);
     if (P->rot > 0) {
-        double *X[2] = {G->H + P->blk[0] * jb * ld, G->H + P->blk[P->nb - 1] * jb * ld};
-        rotate_rows(J, P->U, X, P->nr, P->nb, 0, 0, P->pk, NULL, NULL, 1);   /* packs only */
+        double *X[2] = {G->H + b * J->jb * J->ld, G->H + a * J->jb * J->ld};   /* no columns: packs U only */
+        rotate_rows(J, P->U, X, P->nr, P->nb, 0, 0, P->pk, NULL, NULL, 1);
+        size_t NR = (size_t)J->kern->nr;
+        P->ldu = (w + NR - 1) / NR * NR;   /* Uᵀ, zero-padded to whole NR panels */
+        for (size_t j = 0; j < w; j++)
+            for (size_t i = 0; i < P->ldu; i++) P->UT[j * P->ldu + i] = i < w ? P->U[i * w + j] : 0.0;
+        P->nc[0] = (b * J->jb + GRAM_CB * NR - 1) / (GRAM_CB * NR);
+        P->nc[1] = a > b ? (a - b - 1 + GRAM_CB - 1) / GRAM_CB : 0;
+        P->nc[2] = (nblk - a - 1 + GRAM_CB - 1) / GRAM_CB;
         G->total += P->rot;
     }
 }
 
-/* The pair's own block: (U·A0)·Uᵀ, its lower triangle on both sides. */
+/* The pair's own blocks: (U·A0)·Uᵀ, the lower triangle's part (task 0). */
 static void gram_own_block(gram_job *G, size_t h, double *ws) {
     const jac_job *J = G->J;
     gram_pair *P = &G->slot[h % 2];
@@ -782,89 +814,158 @@ static void gram_own_block(gram_job *G, size_t h, double *ws) {
     fdd_dgemm_st(J->kern, 0, 0, w, w, w, 0, P->U, w, P->A0, w, P->A, w, 0, ws);
     fdd_dgemm_st(J->kern, 0, 1, w, w, w, 0, P->A, w, P->U, w, P->A0, w, 0, ws);
     for (size_t i = 0, oi = 0; i < P->nb; oi += P->nr[i], i++)
-        for (size_t r = 0; r < P->nr[i]; r++)
-            for (size_t j = 0, oj = 0; j < P->nb; oj += P->nr[j], j++)
+        for (size_t j = 0, oj = 0; j <= i; oj += P->nr[j], j++)
+            for (size_t r = 0; r < P->nr[i]; r++)
                 for (size_t c = 0; c < P->nr[j]; c++) {
-                    size_t p = oi + r, q = oj + c;
+                    size_t p = oi + r, q = oj + c;   /* the lower triangle's value on both sides of a diagonal block */
                     G->H[(P->blk[i] * jb + r) * ld + P->blk[j] * jb + c] = p >= q ? P->A0[p * w + q] : P->A0[q * w + p];
                 }
 }
 
-/* Column chunk c of pair h: the pair's rows there, U·rows; then the same
- * columns of the pair in every other row, by symmetry. */
-static void gram_chunk(gram_job *G, size_t h, size_t c, double *tile, double *bt) {
+/* Chunk c of pair h (blocks b <= a), in three kinds by where the lower
+ * triangle keeps the pair's blocks of column k.  Left of b (k < b): in the
+ * pair's own rows, rotated in place, GRAM_CB micro-kernel tiles of columns
+ * at a time.  Between (b < k < a): H_bk is kept as H_kb, so GRAM_CB third
+ * blocks are gathered into the panel Z, Z = U·Z, put back.  Below a (k >
+ * a): both kept as rows of block k, [H_kb H_ka] = [H_kb H_ka]·Uᵀ, by the
+ * micro-kernel with Uᵀ read in place — each element the same chain as U's
+ * product from the left. */
+static void gram_chunk(gram_job *G, size_t h, size_t c, double *Z, double *tile, double *bt) {
     const jac_job *J = G->J;
     const gram_pair *P = &G->slot[h % 2];
-    size_t ld = J->ld, n = J->n, jb = J->jb, NR = (size_t)J->kern->nr, j0 = c * GRAM_CHUNK * NR,
-           j1 = j0 + GRAM_CHUNK * NR < n ? j0 + GRAM_CHUNK * NR : n;
-    double *X[2];
-    for (size_t i = 0; i < P->nb; i++) X[i] = G->H + P->blk[i] * jb * ld;
-    rotate_rows(J, P->U, X, P->nr, P->nb, j0, j1, P->pk, tile, bt, 0);
-    for (size_t i = 0; i < P->nb; i++)
-        for (size_t k = j0; k < j1; k++) {
-            if (k / jb == P->blk[0] || k / jb == P->blk[1]) continue;
-            double *dst = G->H + k * ld + P->blk[i] * jb;
-            for (size_t r = 0; r < P->nr[i]; r++) dst[r] = X[i][r * ld + k];
+    const fdd_dgemm_kernel *kn = J->kern;
+    size_t ld = J->ld, jb = J->jb, n = J->n, NR = (size_t)kn->nr, MR = (size_t)kn->mr;
+    size_t b = P->blk[0], a = P->blk[P->nb - 1], off[2] = {0, P->nr[0]}, w = P->w;
+    double *X[2] = {G->H + b * jb * ld, G->H + a * jb * ld};
+    if (c < P->nc[0]) {
+        size_t j0 = c * GRAM_CB * NR, j1 = j0 + GRAM_CB * NR < b * jb ? j0 + GRAM_CB * NR : b * jb;
+        rotate_rows(J, P->U, X, P->nr, P->nb, j0, j1, P->pk, tile, bt, 0);
+        return;
+    }
+    if ((c -= P->nc[0]) < P->nc[1]) {
+        size_t k0 = b + 1 + c * GRAM_CB, k1 = k0 + GRAM_CB < a ? k0 + GRAM_CB : a, ldz = GRAM_LDZ, nz = 0;
+        size_t cz[GRAM_CB + 1];
+        cz[0] = 0;
+        for (size_t k = k0; k < k1; k++, nz++) cz[nz + 1] = cz[nz] + blk_rows(J, k);
+        for (int put = 0; put < 2; put++) {
+            if (put) {
+                jac_job Jz = *J;
+                Jz.ld = ldz;
+                double *XZ[2] = {Z, Z + off[1] * ldz};
+                rotate_rows(&Jz, P->U, XZ, P->nr, P->nb, 0, cz[nz], P->pk, tile, bt, 0);
+            }
+            for (size_t q = 0; q < nz; q++) {
+                size_t k = k0 + q, nk = cz[q + 1] - cz[q];
+                double *hb = G->H + k * jb * ld + b * jb, *ha = X[1] + k * jb, *zb = Z + cz[q], *za = Z + off[1] * ldz + cz[q];
+                for (size_t r = 0; r < P->nr[0]; r++)   /* H_bk = H_kbᵀ */
+                    for (size_t col = 0; col < nk; col++)
+                        if (put) hb[col * ld + r] = zb[r * ldz + col];
+                        else zb[r * ldz + col] = hb[col * ld + r];
+                for (size_t r = 0; r < P->nr[1]; r++)
+                    if (put) memcpy(ha + r * ld, za + r * ldz, nk * sizeof(double));
+                    else memcpy(za + r * ldz, ha + r * ld, nk * sizeof(double));
+            }
         }
+        return;
+    }
+    c -= P->nc[1];
+    size_t r0 = (a + 1 + c * GRAM_CB) * jb, r1 = r0 + GRAM_CB * jb < n ? r0 + GRAM_CB * jb : n;
+    double *ap = bt;   /* MR rows of [H_kb H_ka], packed [j][MR] */
+    for (size_t i0 = r0; i0 < r1; i0 += MR) {
+        size_t mr = r1 - i0 < MR ? r1 - i0 : MR;
+#if defined(__GNUC__)
+        /* the rows two groups on: two short segments per row, far apart,
+         * which the hardware does not prefetch (this part 30% faster) */
+        for (size_t r = 0; r < 2 * MR && i0 + 2 * MR + r < r1; r++)
+            for (size_t l = 0; l < jb; l += 8) {
+                __builtin_prefetch(G->H + (i0 + 2 * MR + r) * ld + b * jb + l, 1);
+                __builtin_prefetch(G->H + (i0 + 2 * MR + r) * ld + a * jb + l, 1);
+            }
+#endif
+        for (size_t r = 0; r < MR; r++) {
+            const double *hb = G->H + (i0 + r) * ld + b * jb, *ha = G->H + (i0 + r) * ld + a * jb;
+            for (size_t j = 0; j < P->nr[0]; j++) ap[j * MR + r] = r < mr ? hb[j] : 0.0;
+            for (size_t j = P->nr[0]; j < w; j++) ap[j * MR + r] = r < mr ? ha[j - off[1]] : 0.0;
+        }
+        for (size_t p = 0; p < P->ldu; p += NR) {
+            kn->fn(w, ap, P->UT + p, P->ldu, tile, NR, 0);
+            for (size_t r = 0; r < mr; r++)
+                for (size_t q = 0; q < NR && p + q < w; q++) {
+                    size_t i = p + q, col = i < off[1] || P->nb == 1 ? b * jb + i : a * jb + (i - off[1]);
+                    G->H[(i0 + r) * ld + col] = tile[r * NR + q];
+                }
+        }
+    }
 }
 
-/* Task t of nthr, one per thread.  Pair h's columns are taken in chunks by
- * every task; task 0 first prepares pair h + 1 when it shares no block with
- * pair h (then nothing it reads is being written), and after the chunks
- * (a barrier) writes pair h's own block and, if not done yet, prepares
- * pair h + 1.  A task starts on pair h + 1's chunks once it is ready. */
-static void gram_task2(void *arg, size_t t, int thread) {
+/* Task t of nthr, one per thread.  Pair h's chunks are taken by every task;
+ * task 0 first prepares pair h + 1 when it shares no block with pair h
+ * (then nothing it reads is being written), and after the chunks (a
+ * barrier) writes pair h's own blocks and, if not done yet, prepares pair
+ * h + 1.  A task starts on pair h + 1's chunks once it is ready.  Which
+ * thread does a chunk changes no bit. */
+static void gram_pass_task(void *arg, size_t t, int thread) {
     gram_job *G = arg;
     const jac_job *J = G->J;
-    double *tb = J->tb + (size_t)thread * J->tbd, *tile = tb + TB_TILE, *bt = tb + TB_BT, *ws = tb + TB_WS;
+    double *tb = J->tb + (size_t)thread * J->tbd, *tile = tb + TB_TILE, *bt = tb + TB_BT, *ws = tb + TB_WS,
+           *Z = tb + TB_Z;
     if (t == 0 && G->nhot) {
-        gram_prep(G, 0, ws);
+        gram_prep(G, 0);
         atomic_store(&G->ready, 1);
     }
     for (size_t h = 0; h < G->nhot; h++) {
-        while (atomic_load(&G->ready) <= h) sched_yield();
+        for (unsigned spins = 0; atomic_load(&G->ready) <= h; spins++)
+            if (spins > 64) sched_yield();
         int ahead = t == 0 && h + 1 < G->nhot && gram_disjoint(G, h, h + 1);
-        if (ahead) gram_prep(G, h + 1, ws);
-        if (G->slot[h % 2].rot > 0)
-            for (size_t c; (c = atomic_fetch_add(&G->chunk[h], 1)) < G->nchunk;) gram_chunk(G, h, c, tile, bt);
+        if (ahead) gram_prep(G, h + 1);
+        const gram_pair *P = &G->slot[h % 2];
+        if (P->rot > 0)
+            for (size_t c, nc = P->nc[0] + P->nc[1] + P->nc[2]; (c = atomic_fetch_add(&G->chunk[h], 1)) < nc;)
+                gram_chunk(G, h, c, Z, tile, bt);
         gram_barrier(G);
         if (t == 0) {
             if (G->slot[h % 2].rot > 0) gram_own_block(G, h, ws);
-            if (!ahead && h + 1 < G->nhot) gram_prep(G, h + 1, ws);
+            if (!ahead && h + 1 < G->nhot) gram_prep(G, h + 1);
             atomic_store(&G->ready, h + 2);
         }
     }
 }
 
-/* The end of the iteration, on the Gram matrix H (n x n, full) instead of
- * the rows.  Once a failed test finds the large cosines in a few pairs of
- * blocks, another sweep over the rows would spend most of its time on the
- * other pairs, and a new Gram matrix for the test after it.  Here each hot
- * pair of blocks (hot_pairs, in index order) gets one pass of the same
- * rotations on its part of H (inner_pass), applied to H from both sides:
- * H's rows of the pair = U·rows by the micro-kernel, the columns copied
- * from the rows, the pair's own block U·H·Uᵀ (symmetrised from its lower
- * triangle).  The test then reads H again, at O(n²).  The eigenvalues of H
- * are the σ²: the sum and the test are as on the rows' Gram matrix.  The
- * pairs go in a fixed order; the threads share each pair's columns (one
- * fdd_parallel for the pass, a barrier per step), and each element is the
- * micro-kernel's one chain, so the split changes no bit.  Returns the number
- * of rotations. */
+/* One pass over the hot pairs (order: gram_order).  Returns the number of
+ * rotations. */
 static long gram_pass(fdd_ctx *ctx, const jac_job *J, double *H, const size_t *hot, size_t nhot, double *buf,
                       _Atomic size_t *chunk) {
-    size_t NR = (size_t)J->kern->nr;
-    gram_job G = {.J = J, .H = H, .hot = hot, .nhot = nhot, .nthr = (size_t)fdd_ctx_threads(ctx),
-                  .nchunk = (J->n + GRAM_CHUNK * NR - 1) / (GRAM_CHUNK * NR), .chunk = chunk};
+    gram_job G = {.J = J, .H = H, .hot = hot, .nhot = nhot, .nthr = (size_t)fdd_ctx_threads(ctx), .chunk = chunk};
     atomic_init(&G.count, 0);
     atomic_init(&G.gen, 0);
     atomic_init(&G.ready, 0);
     for (size_t h = 0; h < nhot; h++) atomic_init(&chunk[h], 0);
     for (int i = 0; i < 2; i++) {
         double *b = buf + (size_t)i * GRAM_SLOT;
-        G.slot[i] = (gram_pair){.A = b, .A0 = b + JW * JW, .U = b + 2 * JW * JW, .pk = b + 3 * JW * JW};
+        G.slot[i] = (gram_pair){.A = b, .A0 = b + JW * JW, .U = b + 2 * JW * JW, .pk = b + 3 * JW * JW,
+                                .UT = b + 3 * JW * JW + (JW + 32) * JW};
     }
-    fdd_parallel(ctx, gram_task2, &G, G.nthr);
+    fdd_parallel(ctx, gram_pass_task, &G, G.nthr);
     return G.total;
+}
+
+/* The order of the hot pairs: by the rounds of a round-robin tournament of
+ * the blocks (circle method: with m = nblk rounded up to even, blocks a, b
+ * < m − 1 meet in round (a + b) mod (m − 1), block m − 1 meets a in round
+ * 2a mod (m − 1)), a block with itself first, so that neighbours in the
+ * list share no block and the next pair can be prepared while one is
+ * applied. */
+static void gram_order(size_t *hot, size_t nhot, size_t nblk, keyed *kp) {
+    size_t m = nblk + (nblk & 1);
+    for (size_t h = 0; h < nhot; h++) {
+        size_t a = hot[h] / nblk, b = hot[h] % nblk, r;
+        if (a == b) r = 0;
+        else if (a == m - 1) r = 1 + (2 * b) % (m - 1);
+        else r = 1 + (a + b) % (m - 1);
+        kp[h] = (keyed){-(double)(r * nblk + b), hot[h]};   /* by_norm_desc: keys up */
+    }
+    qsort(kp, nhot, sizeof(keyed), by_norm_desc);
+    for (size_t h = 0; h < nhot; h++) hot[h] = kp[h].i;
 }
 
 /* The sweep's schedule: 4 blocks per task (an index >= *nblk: none), the
@@ -937,8 +1038,9 @@ static size_t *make_schedule(size_t n, size_t *jb, size_t *nblk, size_t *ntask, 
 /* Rotations stop at |cos| <= 2^-33: such a pair moves the sum by less than
  * 2^-67 of its smaller norm, and the correction above accounts for it. */
 #define ROT_TOL 0x1p-33
-/* The stopping test runs once a sweep saw no cosine above this. */
-#define TEST_BELOW 0x1p-7
+/* The stopping test runs once a sweep saw no cosine above this (3/64: at
+ * d = 2048 after the third sweep, where the hot pairs are under half). */
+#define TEST_BELOW 0x1.8p-5
 
 static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, size_t len, size_t *lead,
                                  double *ws, double *M, double *sum, fdd_fd_result *diag, fdd_error *err) {
@@ -976,6 +1078,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
      * then passes over the Gram matrix (gram_pass); MAX_SWEEPS in all. */
     for (it = 1; it <= MAX_SWEEPS && !done; it++) {
         if (on_gram) {
+            gram_order(hot, nhot, nblk, kp);
             long r = gram_pass(ctx, &J, M, hot, nhot, gbuf, chunk);
             diag->gram_passes++;
             gram_test(M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
@@ -1013,11 +1116,10 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             gram_test(M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
             if (total == 0 && !skipped) done = 1;
             tested = 1;
-            /* few hot pairs: the rest on the Gram matrix, which the test has */
-            if (!done && (nhot = hot_pairs(bm, bm + nblk * nblk, nblk, sd[1], kp, hot)) <= np / 4) {
-                mirror_lower(M, n, ld);
-                on_gram = 1;
-            }
+            /* at most half the pairs hot: the rest on the Gram matrix, which
+             * the test has (a pass costs about as much per pair as a sweep
+             * and the test after it per 1000–1200 pairs at d = 2048) */
+            if (!done && (nhot = hot_pairs(bm, bm + nblk * nblk, nblk, sd[1], kp, hot)) <= np / 2) on_gram = 1;
         }
     }
     *sum = sd[0];

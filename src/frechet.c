@@ -637,10 +637,40 @@ static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
  * rounding-level and left out, as in the rotations.  It also leaves the
  * order of the rows by norm (ord, for a next sweep) and, per pair of blocks
  * of jb consecutive rows, the largest cosine (bm) and the correction (bc)
- * between them (lower triangles, nblk x nblk; hot_pairs).  dn: 2n scratch. */
-static void gram_test(const double *M, size_t n, size_t ld, double floor2, size_t jb, size_t nblk, double *dn,
-                      double *sum, int *pass, keyed *ord, double *bm, double *bc) {
-    double s = 0, c = 0, corr = 0, cmax = 0, *rn = dn + n;
+ * between them (lower triangles, nblk x nblk; hot_pairs).  dn: 2n + 2 nblk
+ * scratch. */
+typedef struct {
+    const double *M, *dn, *rn;
+    size_t n, ld, jb, nblk;
+    double floor2, *bm, *bc, *part;   /* part: per block of rows, its correction and largest |cos| */
+} test_job;
+
+/* The rows of block nblk − 1 − t (the longest first) against the rows
+ * before them. */
+static void test_task(void *arg, size_t t, int thread) {
+    (void)thread;
+    const test_job *T = arg;
+    size_t B = T->nblk - 1 - t, i0 = B * T->jb, i1 = i0 + T->jb < T->n ? i0 + T->jb : T->n, ld = T->ld;
+    double corr = 0, cmax = 0, *bm = T->bm + B * T->nblk, *bc = T->bc + B * T->nblk;
+    for (size_t i = i0; i < i1; i++) {
+        double di = T->dn[i], ri = T->rn[i];
+        if (T->M[i * ld + i] <= T->floor2) continue;
+        for (size_t j = 0; j < i; j++) {
+            if (T->M[j * ld + j] <= T->floor2) continue;
+            double dj = T->dn[j], cs = T->M[i * ld + j] * ri * T->rn[j], w = cs * cs * (di * dj / (2 * (di + dj)));
+            corr += w;
+            cmax = fmax(cmax, fabs(cs));
+            bm[j / T->jb] = fmax(bm[j / T->jb], fabs(cs));
+            bc[j / T->jb] += w;
+        }
+    }
+    T->part[2 * B] = corr;
+    T->part[2 * B + 1] = cmax;
+}
+
+static void gram_test(fdd_ctx *ctx, const double *M, size_t n, size_t ld, double floor2, size_t jb, size_t nblk,
+                      double *dn, double *sum, int *pass, keyed *ord, double *bm, double *bc) {
+    double s = 0, c = 0, corr = 0, cmax = 0, *rn = dn + n, *part = dn + 2 * n;
     for (size_t i = 0; i < n; i++) {
         double v = sqrt(fmax(M[i * ld + i], 0)), t = s + v;   /* Neumaier, index order */
         c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
@@ -652,19 +682,13 @@ static void gram_test(const double *M, size_t n, size_t ld, double floor2, size_
     s += c;
     qsort(ord, n, sizeof(keyed), by_norm_desc);
     for (size_t i = 0; i < nblk * nblk; i++) bm[i] = bc[i] = 0;
-    for (size_t i = 1; i < n; i++) {
-        double mi = M[i * ld + i], di = dn[i], ri = rn[i];
-        if (mi <= floor2) continue;
-        for (size_t j = 0; j < i; j++) {
-            double mj = M[j * ld + j], dj = dn[j];
-            if (mj <= floor2) continue;
-            double cs = M[i * ld + j] * ri * rn[j], w = cs * cs * (di * dj / (2 * (di + dj)));
-            corr += w;
-            cmax = fmax(cmax, fabs(cs));
-            size_t e = (i / jb) * nblk + j / jb;   /* i >= j: lower triangle */
-            bm[e] = fmax(bm[e], fabs(cs));
-            bc[e] += w;
-        }
+    /* by blocks of rows in parallel (each writes its own row of bm, bc),
+     * the blocks' corrections summed in block order: a fixed order */
+    test_job T = {M, dn, rn, n, ld, jb, nblk, floor2, bm, bc, part};
+    fdd_parallel(ctx, test_task, &T, nblk);
+    for (size_t B = 0; B < nblk; B++) {
+        corr += part[2 * B];
+        cmax = fmax(cmax, part[2 * B + 1]);
     }
     sum[0] = s - corr;
     sum[1] = s;
@@ -856,7 +880,8 @@ static void gram_chunk(gram_job *G, size_t h, size_t c, double *Z, double *tile,
             }
             for (size_t q = 0; q < nz; q++) {
                 size_t k = k0 + q, nk = cz[q + 1] - cz[q];
-                double *hb = G->H + k * jb * ld + b * jb, *ha = X[1] + k * jb, *zb = Z + cz[q], *za = Z + off[1] * ldz + cz[q];
+                double *hb = G->H + k * jb * ld + b * jb, *ha = X[1] + k * jb, *zb = Z + cz[q],
+                       *za = Z + off[1] * ldz + cz[q];
                 for (size_t r = 0; r < P->nr[0]; r++)   /* H_bk = H_kbᵀ */
                     for (size_t col = 0; col < nk; col++)
                         if (put) hb[col * ld + r] = zb[r * ldz + col];
@@ -1057,7 +1082,8 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
     double *tb = fdd_aligned_alloc(nt * tbd * sizeof(double)), *bm = tk ? fdd_malloc(2 * nblk * nblk * sizeof(double)) : NULL;
     keyed *ord = fdd_malloc(n * sizeof(keyed)), *kp = tk ? fdd_malloc(np * sizeof(keyed)) : NULL;
     size_t *hot = tk ? fdd_malloc(np * sizeof(size_t)) : NULL;
-    double *dn = fdd_malloc(2 * n * sizeof(double)), *gbuf = fdd_aligned_alloc(2 * GRAM_SLOT * sizeof(double));
+    double *dn = tk ? fdd_malloc((2 * n + 2 * nblk) * sizeof(double)) : NULL,
+           *gbuf = fdd_aligned_alloc(2 * GRAM_SLOT * sizeof(double));
     _Atomic size_t *chunk = tk ? fdd_malloc(np * sizeof(*chunk)) : NULL;
     fdd_status st = FDD_OK;
     if (!tk || !step || !rot || !cmx || !gram || !tb || !bm || !ord || !kp || !hot || !dn || !gbuf || !chunk) {
@@ -1081,7 +1107,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
             gram_order(hot, nhot, nblk, kp);
             long r = gram_pass(ctx, &J, M, hot, nhot, gbuf, chunk);
             diag->gram_passes++;
-            gram_test(M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
+            gram_test(ctx, M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
             if (r == 0) done = 1;   /* nothing above ROT_TOL in the hot pairs: the rest is below the margin */
             if (!done) nhot = hot_pairs(bm, bm + nblk * nblk, nblk, sd[1], kp, hot);
             continue;
@@ -1113,7 +1139,7 @@ static fdd_status jacobi_nuclear(fdd_ctx *ctx, double *G, size_t n, size_t ld, s
         tested = 0;
         if (total == 0 || seen < TEST_BELOW) {
             syrk_lower(ctx, n, len, J.x, ld, M, ld, ws);
-            gram_test(M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
+            gram_test(ctx, M, n, ld, J.floor2, jb, nblk, dn, sd, &done, ord, bm, bm + nblk * nblk);
             if (total == 0 && !skipped) done = 1;
             tested = 1;
             /* at most half the pairs hot: the rest on the Gram matrix, which

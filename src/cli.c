@@ -475,11 +475,11 @@ static int cmd_compare(const opts *o) {
             printf("%s{\"metric\": \"%s\", \"fd\": %.17g, \"fd_hex\": \"%a\", \"mean_term\": %.17g, \"trace_term\": %.17g, "
                    "\"trace1\": %.17g, \"trace2\": %.17g, \"sqrt_trace\": %.17g, \"model\": \"%s\", \"weights_sha256\": \"%s\", "
                    "\"profile\": \"%s\", \"exif_transpose\": %s, \"n1\": %llu, \"n2\": %llu, \"dim\": %zu, \"fdd_version\": \"%s\", "
-                   "\"isa\": \"%s\", \"threads\": %d, \"jacobi_sweeps\": %d}",
+                   "\"isa\": \"%s\", \"threads\": %d, \"jacobi_sweeps\": %d, \"gram_passes\": %d}",
                    r ? ", " : "", label, res.fd, res.fd, res.mean_term, trace, res.trace1, res.trace2, res.sqrt_trace,
                    model, r < nruns ? fdd_weights_sha256(fdd_model_weights(runs[r].m)) : "", profile,
                    o->exif_transpose ? "true" : "false", (unsigned long long)count[0], (unsigned long long)count[1], d, FDD_VERSION,
-                   fdd_isa_name(fdd_ctx_isa(ctx)), fdd_ctx_threads(ctx), res.sweeps);
+                   fdd_isa_name(fdd_ctx_isa(ctx)), fdd_ctx_threads(ctx), res.sweeps, res.gram_passes);
         } else {
             printf("%s %.6f  (%s, profile %s; %llu vs %llu images)\n", label, res.fd, model, profile,
                    (unsigned long long)count[0], (unsigned long long)count[1]);

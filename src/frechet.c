@@ -631,9 +631,10 @@ static void sort_rows(const jac_job *J, const keyed *k, double *dst) {
  * second-order expansion of tr(M^(1/2)) about its diagonal is
  *     Σσ = Σ d_i − Σ_{i<j} c_ij² d_i d_j / (2 (d_i + d_j)) + O(c³),
  * free of eigenvalue gaps (tr √· is smooth on positive matrices).  *sum =
- * Σd − correction; the test passes when correction × max|c| — a bound on the
- * third-order remainder, with a margin of about 10 in the measurements
- * (docs/reproducibility.md) — is below 2^-41 Σd.  Rows under the floor are
+ * Σd − correction; the test passes when correction × max|c| — an estimate
+ * of the third-order remainder, 9–15 times the true one at d = 2048 and
+ * above it in every case measured (docs/reproducibility.md) — is below
+ * 2^-41 Σd.  Rows under the floor are
  * rounding-level and left out, as in the rotations.  It also leaves the
  * order of the rows by norm (ord, for a next sweep) and, per pair of blocks
  * of jb consecutive rows, the largest cosine (bm) and the correction (bc)
@@ -741,8 +742,8 @@ static size_t hot_pairs(const double *bm, const double *bc, size_t nblk, double 
  * pass over 140–200 pairs). */
 
 /* The pair in hand: its blocks (ascending), their rows, the pass's U (w x
- * w) packed for the micro-kernel; A0: the pair's block of H before the
- * pass; A: scratch. */
+ * w), packed for the micro-kernel (pk) and transposed (UT, ldu: w padded to
+ * whole NR panels); A0: the pair's block of H before the pass; A: scratch. */
 typedef struct {
     size_t blk[2], nb, nr[2], w, ldu, nc[3];   /* nc: chunks left of b, between b and a, below a */
     long rot;

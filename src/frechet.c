@@ -462,13 +462,16 @@ static void row_dots(const fdd_dgemm_kernel *kn, size_t s, size_t len, const dou
         }
 }
 
+/* Spin (then yield) until *a >= r; acquire. */
+static void spin_until(_Atomic size_t *a, size_t r) {
+    for (unsigned spins = 0; atomic_load_explicit(a, memory_order_acquire) < r; spins++)
+        if (spins > 64) sched_yield();
+}
+
 /* Wait until block b has done the rounds before round r.  Tasks are handed
  * out in order and only wait on earlier ones, so the earliest unfinished
  * task can always run: no deadlock, and no barrier between rounds. */
-static void wait_block(const jac_job *J, size_t b, size_t r) {
-    for (unsigned spins = 0; atomic_load_explicit(&J->step[b], memory_order_acquire) < r; spins++)
-        if (spins > 64) sched_yield();
-}
+static void wait_block(const jac_job *J, size_t b, size_t r) { spin_until(&J->step[b], r); }
 
 static void jac_task_body(jac_job *J, size_t t, int thread, size_t *blk, size_t nb);
 
@@ -940,8 +943,7 @@ static void gram_pass_task(void *arg, size_t t, int thread) {
         atomic_store(&G->ready, 1);
     }
     for (size_t h = 0; h < G->nhot; h++) {
-        for (unsigned spins = 0; atomic_load(&G->ready) <= h; spins++)
-            if (spins > 64) sched_yield();
+        spin_until(&G->ready, h + 1);
         int ahead = t == 0 && h + 1 < G->nhot && gram_disjoint(G, h, h + 1);
         if (ahead) gram_prep(G, h + 1);
         const gram_pair *P = &G->slot[h % 2];
